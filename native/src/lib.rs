@@ -1,0 +1,126 @@
+//! Node bindings for the capframe hot path. Only small values cross the boundary:
+//! byte slices in, integer codes out. The TypeScript wrapper in `src/backend/`
+//! owns the public API; this file only adapts types.
+
+#![deny(clippy::all)]
+
+pub mod cbor;
+pub mod token;
+pub mod verifier;
+
+use napi::bindgen_prelude::{Buffer, Error, Result, Status, Uint32Array};
+use napi_derive::napi;
+
+use verifier::Verifier;
+
+const DEFAULT_CACHE_CAPACITY: u32 = 10_000;
+
+fn invalid(msg: &str) -> Error {
+    Error::new(Status::InvalidArg, msg.to_string())
+}
+
+fn cti(bytes: &[u8]) -> Result<[u8; 16]> {
+    bytes.try_into().map_err(|_| invalid("token id (cti) must be 16 bytes"))
+}
+
+#[napi(js_name = "NativeVerifier")]
+pub struct JsVerifier {
+    inner: Verifier,
+}
+
+#[napi]
+impl JsVerifier {
+    #[napi(constructor)]
+    pub fn new(cache_capacity: Option<u32>) -> Self {
+        let capacity = cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY) as usize;
+        JsVerifier { inner: Verifier::new(capacity) }
+    }
+
+    /// Trusts a raw 32-byte Ed25519 public key and returns its 8-byte key id.
+    #[napi]
+    pub fn add_key(&mut self, public_key: &[u8]) -> Result<Buffer> {
+        self.inner.add_key(public_key).map(|kid| kid.to_vec().into()).map_err(invalid)
+    }
+
+    #[napi]
+    pub fn remove_key(&mut self, kid: &[u8]) -> bool {
+        self.inner.remove_key(kid)
+    }
+
+    /// Adds a 16-byte token id to the revocation set; true when it was new.
+    #[napi]
+    pub fn revoke(&mut self, id: &[u8]) -> Result<bool> {
+        Ok(self.inner.revoke(cti(id)?))
+    }
+
+    /// Adds many ids at once: `ids` is their 16-byte concatenation.
+    #[napi]
+    pub fn revoke_many(&mut self, ids: &[u8]) -> Result<u32> {
+        if ids.len() % 16 != 0 {
+            return Err(invalid("revocation list length must be a multiple of 16"));
+        }
+        let mut added = 0;
+        for chunk in ids.chunks_exact(16) {
+            added += u32::from(self.inner.revoke(chunk.try_into().unwrap()));
+        }
+        Ok(added)
+    }
+
+    #[napi]
+    pub fn is_revoked(&self, id: &[u8]) -> Result<bool> {
+        Ok(self.inner.is_revoked(&cti(id)?))
+    }
+
+    #[napi]
+    pub fn revoked_count(&self) -> u32 {
+        self.inner.revoked_count() as u32
+    }
+
+    #[napi]
+    pub fn clear_cache(&mut self) {
+        self.inner.clear_cache();
+    }
+
+    /// Decode + strict verify + expiry + revocation of one token at `now` (seconds).
+    #[napi]
+    pub fn verify(&mut self, token: &[u8], now: f64) -> u32 {
+        self.inner.verify(token, now)
+    }
+
+    /// Verifies `offsets.len() - 1` tokens laid end to end in `tokens`; token `i`
+    /// is `tokens[offsets[i]..offsets[i + 1]]`. One code per token.
+    #[napi]
+    pub fn verify_batch(&mut self, tokens: &[u8], offsets: Uint32Array, now: f64) -> Result<Uint32Array> {
+        let bounds: &[u32] = &offsets;
+        let mut codes = Vec::with_capacity(bounds.len().saturating_sub(1));
+        for pair in bounds.windows(2) {
+            let (start, end) = (pair[0] as usize, pair[1] as usize);
+            let token = tokens.get(start..end).ok_or_else(|| invalid("batch offsets out of range"))?;
+            codes.push(self.inner.verify(token, now));
+        }
+        Ok(Uint32Array::new(codes))
+    }
+}
+
+/// Strict Ed25519 verification of a raw message, for the RFC 8032 vectors.
+#[napi]
+pub fn ed25519_verify_strict(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let (Ok(pk), Ok(sig)) = (<[u8; 32]>::try_from(public_key), <[u8; 64]>::try_from(signature)) else {
+        return false;
+    };
+    match ed25519_dalek::VerifyingKey::from_bytes(&pk) {
+        Ok(key) => verifier::verify_strict(&key, message, &sig),
+        Err(_) => false,
+    }
+}
+
+#[napi(object)]
+pub struct NativeInfo {
+    pub crate_version: String,
+    pub napi_version: u32,
+}
+
+#[napi]
+pub fn native_info() -> NativeInfo {
+    NativeInfo { crate_version: env!("CARGO_PKG_VERSION").to_string(), napi_version: 9 }
+}

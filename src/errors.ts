@@ -1,0 +1,26 @@
+/**
+ * The one error class Capframe throws. `code` is stable and meant for programs;
+ * `message` is for people and names what was wrong and where.
+ *
+ * Bad tokens never throw: verification returns a decision. CapframeError signals
+ * programmer or configuration error (bad arguments, unreadable files, invalid policy).
+ */
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'invalid_key'
+  | 'invalid_policy'
+  | 'policy_not_found'
+  | 'not_granted'
+  | 'store_error'
+  | 'backend_unavailable'
+  | 'unknown_token';
+
+export class CapframeError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CapframeError';
+    this.code = code;
+  }
+}
