@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'not_granted'
   | 'store_error'
   | 'backend_unavailable'
-  | 'unknown_token';
+  | 'unknown_token'
+  | 'upstream_unavailable';
 
 export class CapframeError extends Error {
   readonly code: ErrorCode;

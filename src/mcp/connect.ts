@@ -1,0 +1,256 @@
+/**
+ * Connecting to upstream MCP servers with the official SDK client, shared by
+ * `capframe discover` and the runtime proxy. One place decides how a configured
+ * server becomes a live `Client`: stdio child process or Streamable HTTP.
+ */
+import { resolve } from 'node:path';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+
+import { CapframeError } from '../errors.js';
+
+/**
+ * An upstream server as configured in the policy's `servers` block. Structurally
+ * the same as `ServerConfig` in src/policy/types.ts (declared here so this module
+ * does not depend on the policy loader). `timeout` is in seconds.
+ */
+export type UpstreamConfig =
+  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; timeout?: number }
+  | { url: string; headers?: Record<string, string>; timeout?: number };
+
+/** How to connect. */
+export interface ConnectOptions {
+  /** Deadline for the MCP `initialize` handshake, in milliseconds. */
+  timeoutMs: number;
+  /** Base directory for a stdio server: its default cwd, and what a relative `cwd` resolves against. Usually the policy file's directory. */
+  cwd?: string;
+  /** Receives the child's stderr (stdio only). It is always drained, so a chatty server never blocks. */
+  onStderr?: (chunk: string) => void;
+  /** How long `close()` waits for a stdio child to exit on its own before killing it (ms, default 1000). */
+  closeGraceMs?: number;
+  /** Client name/version announced to the upstream. */
+  clientInfo?: { name: string; version: string };
+}
+
+/** A live connection to one upstream. */
+export interface Upstream {
+  client: Client;
+  transport: 'stdio' | 'http';
+  /** Child process id (stdio only). */
+  pid?: number;
+  /** The last few KiB the stdio child wrote to stderr; useful in error messages. */
+  stderrTail(): string;
+  /** Closes the session; a stdio child that lingers past the grace period is killed. Idempotent. */
+  close(): Promise<void>;
+}
+
+const STDERR_TAIL_BYTES = 4096;
+
+/** True for a stdio server entry (`command`), false for a Streamable HTTP one (`url`). */
+export function isStdioConfig(config: UpstreamConfig): config is Extract<UpstreamConfig, { command: string }> {
+  return typeof (config as { command?: unknown }).command === 'string';
+}
+
+/**
+ * The server's own `timeout` (seconds) in milliseconds, or `fallbackMs`.
+ *
+ * @example
+ * upstreamTimeoutMs({ url: 'http://127.0.0.1:9000/mcp', timeout: 5 }, 10_000); // 5000
+ */
+export function upstreamTimeoutMs(config: UpstreamConfig, fallbackMs: number): number {
+  return typeof config.timeout === 'number' && config.timeout > 0 ? config.timeout * 1000 : fallbackMs;
+}
+
+/**
+ * Connects to one upstream and completes the MCP handshake within `timeoutMs`.
+ * Throws CapframeError(`upstream_unavailable`) naming the server and why (cannot
+ * spawn, exited, refused, timed out); nothing is left running on failure.
+ *
+ * For stdio servers the child gets the SDK's safe default environment (PATH,
+ * HOME, …) plus the configured `env`, not the whole parent environment, and its
+ * stderr is piped, never inherited.
+ *
+ * @example
+ * const up = await connectUpstream('database', { command: 'node', args: ['examples/servers/database.js'] },
+ *   { timeoutMs: 10_000, cwd: dirname(policyFile) });
+ * const tools = await listAllTools(up.client);
+ * await up.close();
+ */
+export async function connectUpstream(name: string, config: UpstreamConfig, opts: ConnectOptions): Promise<Upstream> {
+  const client = new Client(opts.clientInfo ?? { name: 'capframe', version: '0.1.0' }, { capabilities: {} });
+  const graceMs = opts.closeGraceMs ?? 1000;
+  let tail = '';
+
+  if (isStdioConfig(config)) {
+    const base = opts.cwd ?? process.cwd();
+    const transport = new StdioClientTransport({
+      command: config.command,
+      args: config.args ?? [],
+      ...(config.env ? { env: config.env } : {}),
+      cwd: config.cwd ? resolve(base, config.cwd) : base,
+      stderr: 'pipe',
+    });
+    transport.stderr?.on('data', (chunk: Buffer | string) => {
+      const text = chunk.toString();
+      tail = (tail + text).slice(-STDERR_TAIL_BYTES);
+      opts.onStderr?.(text);
+    });
+    let pid: number | undefined;
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      pid ??= transport.pid ?? undefined;
+      await Promise.race([client.close().catch(() => undefined), delay(graceMs)]);
+      // The SDK escalates to SIGKILL only after ~4 s; a hung child should not hold us that long.
+      if (pid !== undefined && isAlive(pid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    };
+    try {
+      await withDeadline(client.connect(transport, { timeout: opts.timeoutMs }), opts.timeoutMs, () => {
+        pid ??= transport.pid ?? undefined;
+      });
+      pid = transport.pid ?? undefined;
+    } catch (error) {
+      pid ??= transport.pid ?? undefined;
+      await close();
+      throw upstreamError(name, `\`${[config.command, ...(config.args ?? [])].join(' ')}\``, error, opts.timeoutMs, tail);
+    }
+    return {
+      client,
+      transport: 'stdio',
+      ...(pid !== undefined ? { pid } : {}),
+      stderrTail: () => tail,
+      close,
+    };
+  }
+
+  let url: URL;
+  try {
+    url = new URL(config.url);
+  } catch {
+    throw new CapframeError('upstream_unavailable', `server "${name}": url ${JSON.stringify(config.url)} is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CapframeError('upstream_unavailable', `server "${name}": url must be http:// or https://, got ${url.protocol}`);
+  }
+  const transport = new StreamableHTTPClientTransport(url, {
+    ...(config.headers ? { requestInit: { headers: config.headers } } : {}),
+  });
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    // Ends the session politely when the server supports it; never waits long.
+    await Promise.race([
+      transport.terminateSession().catch(() => undefined).then(() => client.close()).catch(() => undefined),
+      delay(graceMs),
+    ]);
+  };
+  try {
+    await withDeadline(client.connect(transport, { timeout: opts.timeoutMs }), opts.timeoutMs);
+  } catch (error) {
+    await close();
+    throw upstreamError(name, url.origin + url.pathname, error, opts.timeoutMs, '');
+  }
+  return { client, transport: 'http', stderrTail: () => '', close };
+}
+
+/** Options for {@link listAllTools}. */
+export interface ListToolsOptions {
+  /** Per-page request timeout in ms (SDK default when unset). */
+  timeoutMs?: number;
+  /** Stop with an error after this many pages (default 100): a server that never stops paginating is broken or hostile. */
+  maxPages?: number;
+}
+
+/**
+ * Lists every tool of a connected server, following `nextCursor` pagination.
+ * Throws CapframeError(`upstream_unavailable`) if a cursor repeats or the page cap
+ * is reached, rather than returning a silently truncated list.
+ *
+ * @example
+ * const tools = await listAllTools(up.client, { timeoutMs: 5000 });
+ * tools.map((t) => t.name); // ['query', 'update']
+ */
+export async function listAllTools(client: Client, opts: ListToolsOptions = {}): Promise<Tool[]> {
+  const maxPages = opts.maxPages ?? 100;
+  const tools: Tool[] = [];
+  const seen = new Set<string>();
+  let cursor: string | undefined;
+  for (let page = 0; page < maxPages; page++) {
+    const result = await client.listTools(cursor === undefined ? {} : { cursor }, opts.timeoutMs === undefined ? undefined : { timeout: opts.timeoutMs });
+    tools.push(...result.tools);
+    cursor = result.nextCursor;
+    if (cursor === undefined || cursor === '') return tools;
+    if (seen.has(cursor)) {
+      throw new CapframeError('upstream_unavailable', `tools/list pagination loops: cursor ${JSON.stringify(cursor.slice(0, 80))} was returned twice`);
+    }
+    seen.add(cursor);
+  }
+  throw new CapframeError('upstream_unavailable', `tools/list did not finish within ${maxPages} pages`);
+}
+
+function upstreamError(name: string, target: string, error: unknown, timeoutMs: number, stderrTail: string): CapframeError {
+  const reason = describeFailure(error, timeoutMs);
+  const lastLine = stderrTail.trim().split('\n').pop()?.trim();
+  const detail = lastLine ? ` (stderr: ${lastLine.slice(0, 200)})` : '';
+  return new CapframeError('upstream_unavailable', `server "${name}" (${target}): ${reason}${detail}`, { cause: error });
+}
+
+function describeFailure(error: unknown, timeoutMs: number): string {
+  if (error instanceof DeadlineError) return `no answer to initialize within ${formatSeconds(timeoutMs)}`;
+  const err = error as { code?: unknown; message?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = err?.code ?? err?.cause?.code;
+  if (code === 'ENOENT') return 'command not found';
+  if (code === 'EACCES') return 'command is not executable';
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  // McpError RequestTimeout is -32001.
+  if (code === -32001) return `no answer to initialize within ${formatSeconds(timeoutMs)}`;
+  const message = typeof err?.message === 'string' ? err.message : String(error);
+  if (/connection closed/i.test(message)) return 'the server exited or closed the connection during initialize';
+  return message.split('\n')[0] ?? message;
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))}s`;
+}
+
+class DeadlineError extends Error {}
+
+/** Belt and braces over the SDK's own request timeout, which does not cover every stall (e.g. a spawn that never fires). */
+async function withDeadline<T>(work: Promise<T>, ms: number, onExpire?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onExpire?.();
+      reject(new DeadlineError('deadline'));
+    }, ms + 250);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms).unref());
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
