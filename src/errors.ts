@@ -14,7 +14,10 @@ export type ErrorCode =
   | 'store_error'
   | 'backend_unavailable'
   | 'unknown_token'
-  | 'upstream_unavailable';
+  | 'upstream_unavailable'
+  | 'audit_log_not_found'
+  | 'audit_log_corrupt'
+  | 'audit_log_failed';
 
 export class CapframeError extends Error {
   readonly code: ErrorCode;
