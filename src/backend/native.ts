@@ -1,0 +1,48 @@
+/**
+ * The Rust addon (native/), loaded from the file the napi-rs build writes for this
+ * platform. The binding's shape is declared here by hand — it is the contract with
+ * native/src/lib.rs — so the package type-checks on machines that cannot build it.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+import { DEFAULT_CACHE_CAPACITY, type Backend, type VerifierCore } from './types.js';
+
+interface NativeBinding {
+  NativeVerifier: new (cacheCapacity?: number) => VerifierCore;
+  ed25519VerifyStrict(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  nativeInfo(): { crateVersion: string; napiVersion: number };
+}
+
+export interface NativeInfo {
+  path: string;
+  crateVersion: string;
+  napiVersion: number;
+}
+
+const nativeDir = fileURLToPath(new URL('../../native/', import.meta.url));
+
+/** The addon built for this platform, e.g. `capframe-native.linux-x64-gnu.node`. */
+export function nativeAddonPath(): string | undefined {
+  if (!existsSync(nativeDir)) return undefined;
+  const prefix = `capframe-native.${process.platform}-${process.arch}`;
+  const file = readdirSync(nativeDir).find((name) => name.startsWith(prefix) && name.endsWith('.node'));
+  return file === undefined ? undefined : nativeDir + file;
+}
+
+/** Loads the addon, or throws an Error saying why it cannot be loaded. */
+export function loadNativeBackend(): { backend: Backend; info: NativeInfo } {
+  const path = nativeAddonPath();
+  if (path === undefined) {
+    throw new Error(`the native addon is not built (no capframe-native.${process.platform}-${process.arch}*.node in ${nativeDir}); run \`npm run build:native\` with cargo installed`);
+  }
+  const binding = createRequire(import.meta.url)(path) as NativeBinding;
+  const { crateVersion, napiVersion } = binding.nativeInfo();
+  const backend: Backend = {
+    name: 'native',
+    createVerifierCore: (cacheCapacity = DEFAULT_CACHE_CAPACITY) => new binding.NativeVerifier(cacheCapacity),
+    ed25519VerifyStrict: (publicKey, message, signature) => binding.ed25519VerifyStrict(publicKey, message, signature),
+  };
+  return { backend, info: { path, crateVersion, napiVersion } };
+}

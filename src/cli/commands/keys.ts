@@ -1,0 +1,41 @@
+import { writeFileSync } from 'node:fs';
+
+import type { Command } from 'commander';
+
+import { CapframeError } from '../../errors.js';
+import { generateKeyPair, secretKeyToPem } from '../../keys/keys.js';
+import { encodeBase64url } from '../../lib/base64url.js';
+import { err, out } from '../exit.js';
+import type { SetExit } from './index.js';
+
+export function registerKeys(program: Command, setExit: SetExit): void {
+  const keys = program.command('keys').description('manage Ed25519 keys');
+  keys
+    .command('generate')
+    .description('generate an Ed25519 key pair')
+    .option('--out <file>', 'write the secret key here as PKCS#8 PEM (mode 0600)')
+    .option('--force', 'overwrite --out if it exists')
+    .option('--json', 'print JSON')
+    .action((opts: { out?: string; force?: boolean; json?: boolean }) => {
+      const pair = generateKeyPair();
+      if (opts.out !== undefined) {
+        try {
+          writeFileSync(opts.out, secretKeyToPem(pair.secretKey), { mode: 0o600, flag: opts.force === true ? 'w' : 'wx' });
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          const why = code === 'EEXIST' ? 'it already exists (pass --force to overwrite)' : (error as Error).message;
+          throw new CapframeError('invalid_argument', `cannot write ${opts.out}: ${why}`);
+        }
+      }
+      const result: Record<string, string> = {
+        public_key: Buffer.from(pair.publicKey).toString('hex'),
+        kid: Buffer.from(pair.kid).toString('hex'),
+      };
+      // Without --out the secret has nowhere else to go; say what it is for.
+      if (opts.out === undefined) result.secret_key = encodeBase64url(pair.secretKey);
+      if (opts.json === true) out(JSON.stringify(result));
+      else for (const [k, v] of Object.entries(result)) out(`${k}: ${v}`);
+      if (opts.out === undefined) err('capframe: secret_key is secret; use it as CAPFRAME_ISSUER_KEY or pass --out <file>');
+      setExit(0);
+    });
+}

@@ -1,0 +1,21 @@
+/**
+ * Capframe: capability tokens and a default-deny policy for MCP tool calls.
+ * Everything public is exported here, by name.
+ */
+export { CapframeError, type ErrorCode } from './errors.js';
+export { generateKeyPair, signingKey, parsePublicKey, type KeyPair, type SigningKey } from './keys/keys.js';
+export { mint, type MintOptions, type MintedToken } from './token/mint.js';
+export { decodeClaims, tokenId, type Claims } from './token/claims.js';
+export { createVerifier, type Verifier, type VerifierOptions, type VerifyContext } from './verify/verifier.js';
+export { verify, type VerifyOptions } from './verify/verify.js';
+export type { Decision, DecisionCode } from './verify/decision.js';
+export { backendStatus, type BackendStatus } from './backend/select.js';
+export { openFileStore, type FileStore } from './store/file-store.js';
+
+import { backendStatus } from './backend/select.js';
+
+/**
+ * The active backend, `'native'` or `'js'`, chosen when first read. See
+ * `backendStatus()` for why.
+ */
+export const backend: 'native' | 'js' = backendStatus().name;
