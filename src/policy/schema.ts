@@ -1,0 +1,154 @@
+/**
+ * The policy file's shape (SPEC §3) as a zod schema. Every mapping is strict:
+ * an unknown key is an error, because a typo must not silently loosen policy.
+ * Constraint lists are only checked to be lists here; `constraints.ts` validates
+ * their contents so YAML and token claims share one validator.
+ */
+import { z } from 'zod';
+
+import { describeValue, type Problem } from './problem.js';
+
+/** Policy format versions this code reads. */
+export const SUPPORTED_VERSIONS: readonly string[] = ['0.2'];
+
+/** A strict mapping whose unknown-key message lists the keys it accepts. */
+function strict<T extends z.core.$ZodLooseShape>(shape: T) {
+  const keys = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `expected one of: ${keys}` : undefined),
+  });
+}
+
+const nonEmpty = (what: string) => z.string().min(1, { error: `${what} must not be empty` });
+const seconds = z
+  .number()
+  .refine((n) => Number.isFinite(n) && n > 0, { error: 'expected a positive number of seconds' });
+const positiveInt = (what: string) =>
+  z.number().refine((n) => Number.isSafeInteger(n) && n > 0, { error: `${what} must be a positive integer` });
+const constraintList = z.array(z.unknown(), { error: 'expected a list of constraints such as [{ arg: amount, op: "<=", value: 50 }]' });
+const stringMap = z.record(z.string(), z.string({ error: (i) => `expected a string (quote it), got ${describeValue(i.input)}` }));
+
+const server = strict({
+  command: nonEmpty('command').optional(),
+  args: z.array(z.string({ error: (i) => `expected a string (quote it), got ${describeValue(i.input)}` })).optional(),
+  env: stringMap.optional(),
+  cwd: nonEmpty('cwd').optional(),
+  url: nonEmpty('url').optional(),
+  headers: stringMap.optional(),
+  timeout: seconds.optional(),
+}).superRefine((s, ctx) => {
+  if ((s.command === undefined) === (s.url === undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'a server needs exactly one of "command" (stdio) or "url" (Streamable HTTP)' });
+    return;
+  }
+  if (s.url !== undefined) {
+    for (const key of ['args', 'env', 'cwd'] as const) {
+      if (s[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `"${key}" applies to stdio servers ("command"), not to a "url" server` });
+    }
+    let ok = false;
+    try {
+      const u = new URL(s.url);
+      ok = u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) ctx.addIssue({ code: 'custom', path: ['url'], message: `expected an http:// or https:// URL, got ${JSON.stringify(s.url)}` });
+  } else if (s.headers !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['headers'], message: '"headers" applies to "url" servers, not to a stdio "command" server' });
+  }
+});
+
+const agent = strict({
+  key_sha256: z
+    .string({ error: 'expected key_sha256, the hex SHA-256 of the agent API key (64 hex digits)' })
+    .regex(/^[0-9a-fA-F]{64}$/, { error: 'expected key_sha256, the hex SHA-256 of the agent API key (64 hex digits)' }),
+  auto_mint: z.boolean().optional(),
+});
+
+const capability = strict({ when: constraintList.optional() });
+
+const rule = strict({
+  tool: nonEmpty('tool'),
+  capability: nonEmpty('capability').optional(),
+  ttl: positiveInt('ttl (seconds)').optional(),
+  agents: z.array(nonEmpty('agent name')).min(1, { error: 'agents must list at least one agent (omit it to allow any agent)' }).optional(),
+  when: constraintList.optional(),
+  effect: z.enum(['allow', 'deny']).optional(),
+  rate_limit: strict({ calls: positiveInt('calls'), per: seconds }).optional(),
+});
+
+const body = strict({
+  version: z
+    .string({ error: (i) => `expected version as a quoted string such as "0.2", got ${describeValue(i.input)}` })
+    .refine((v) => SUPPORTED_VERSIONS.includes(v), { error: `unsupported version; this capframe reads version ${SUPPORTED_VERSIONS.map((v) => `"${v}"`).join(', ')}` }),
+  default_policy: z.enum(['deny', 'allow']).optional(),
+  issuer: nonEmpty('issuer').optional(),
+  state_dir: nonEmpty('state_dir').optional(),
+  store: nonEmpty('store')
+    .refine((s) => /^rediss?:\/\/./i.test(s), { error: 'expected a redis:// or rediss:// URL (omit store for the embedded file store)' })
+    .optional(),
+  servers: z.record(z.string(), server).optional(),
+  agents: z.record(z.string(), agent).optional(),
+  capabilities: z.record(z.string(), capability).optional(),
+  rules: z.array(rule).optional(),
+  auto_mint: z.boolean().optional(),
+  on_store_failure: z.enum(['deny', 'use_cached']).optional(),
+  audit: strict({ log_args: z.boolean().optional(), path: nonEmpty('audit.path').optional() }).optional(),
+});
+
+/** The whole file: one top-level `capframe:` mapping. */
+export const policyFileSchema = strict({ capframe: body });
+
+export type PolicyFile = z.infer<typeof policyFileSchema>;
+export type PolicyBody = PolicyFile['capframe'];
+export type RuleInput = NonNullable<PolicyBody['rules']>[number];
+export type ServerInput = NonNullable<PolicyBody['servers']>[string];
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+};
+
+/** Default wording for zod issues the schema gives no message of its own. */
+function defaultMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.code === 'invalid_type') {
+    if (issue.input === undefined) return `missing required key; expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
+    return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${describeValue(issue.input)}`;
+  }
+  if (issue.code === 'invalid_value') {
+    return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(issue.input) ?? describeValue(issue.input)}`;
+  }
+  return undefined;
+}
+
+/**
+ * Validates parsed YAML; problems carry data paths for `formatProblems`.
+ *
+ * @example
+ * const r = validatePolicyFile({ capframe: { version: '0.2', rulez: [] } });
+ * // { problems: [{ path: ['capframe'], key: 'rulez', message: 'unknown key "rulez"; expected one of: version, …' }] }
+ */
+export function validatePolicyFile(data: unknown): { value: PolicyFile } | { problems: Problem[] } {
+  const result = policyFileSchema.safeParse(data, { error: defaultMessage });
+  if (result.success) return { value: result.data };
+  return { problems: issuesToProblems(result.error.issues) };
+}
+
+/** Turns zod issues into located problems; an unknown-key issue becomes one problem per key. */
+export function issuesToProblems(issues: readonly z.core.$ZodIssue[]): Problem[] {
+  const problems: Problem[] = [];
+  for (const issue of issues) {
+    const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push({ path, key, message: `unknown key "${key}"; ${issue.message}` });
+    } else {
+      problems.push({ path, message: issue.message });
+    }
+  }
+  return problems;
+}

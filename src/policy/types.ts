@@ -1,0 +1,135 @@
+/**
+ * The typed shape of a loaded policy (SPEC §3) and of a decision. Every other
+ * module of the runtime depends on these names; change them only with care.
+ */
+
+/** Argument-constraint operators (SPEC §4). */
+export type Operator =
+  | '=='
+  | '!='
+  | '<'
+  | '<='
+  | '>'
+  | '>='
+  | 'in'
+  | 'not_in'
+  | 'matches'
+  | 'not_matches'
+  | 'starts_with'
+  | 'contains'
+  | 'max_length'
+  | 'path_within'
+  | 'url_origin_in'
+  | 'absent';
+
+/** A constraint as written in YAML or carried in a token's `"when"` claim. */
+export interface Constraint {
+  /** Dotted path into the call's arguments, e.g. `"filter.owner"`. */
+  arg: string;
+  op: Operator;
+  /** Absent only for `absent`. */
+  value?: unknown;
+}
+
+/** Constraints validated and compiled once (regexes, roots, origins), checked many times. */
+export interface CompiledConstraints {
+  /** The constraints exactly as given (plain data, safe to copy into a token). */
+  readonly source: readonly Constraint[];
+  /** All constraints hold → `{ ok: true }`; else the first failure, naming arg, op and why. */
+  check(args: unknown): { ok: true } | { ok: false; reason: string };
+}
+
+/**
+ * An upstream MCP server: a stdio child process or a Streamable HTTP URL.
+ * `timeout` is in seconds (like every duration in the policy file). A relative
+ * `cwd` is kept as written; the runtime resolves it against the policy's directory.
+ */
+export type ServerConfig =
+  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; timeout?: number }
+  | { url: string; headers?: Record<string, string>; timeout?: number };
+
+/**
+ * An agent that authenticates with an API key. `keySha256` is lowercase hex;
+ * `autoMint` is the agent's own `auto_mint`, or the policy's when unset.
+ */
+export interface AgentConfig {
+  keySha256: string;
+  autoMint: boolean;
+}
+
+/** One policy rule, in file order. */
+export interface Rule {
+  /** Exact tool name or glob (`*` matches any run of characters). */
+  tool: string;
+  effect: 'allow' | 'deny';
+  capability?: string;
+  /** Upper bound, in seconds, on tokens minted under this rule. */
+  ttl?: number;
+  agents?: string[];
+  /** The rule's own constraints (its capability's are kept on the capability). */
+  when: CompiledConstraints;
+  /** At most `calls` calls per `per` seconds. */
+  rateLimit?: { calls: number; per: number };
+  /** 1-based line of the rule in the policy file. */
+  line: number;
+}
+
+/** What a tool call is decided on. */
+export interface DecideInput {
+  /** The authenticated agent or the token's `sub`; undefined when unknown. */
+  agent?: string;
+  /** `<server>.<tool>`. */
+  tool: string;
+  /** The call's arguments, as they will be forwarded. */
+  args: unknown;
+  /** The verified token's scope; `cap` restricts the decision to rules of that capability. */
+  token?: { tool: string; cap?: string };
+}
+
+/**
+ * The verdict. `code` is `ok` when allowed, otherwise one of `no_rule`,
+ * `denied_by_rule`, `constraint_failed`, `agent_not_allowed`, `agent_unknown`
+ * (an agent the policy does not define) or `tool_mismatch` (the token does not
+ * cover the tool).
+ */
+export interface Decision {
+  allowed: boolean;
+  code: string;
+  reason: string;
+  rule?: Rule;
+}
+
+/** What `capframe mint` may issue for a request. */
+export interface Grant {
+  rule: Rule;
+  capability?: string;
+  /** TTL cap in seconds: the rule's `ttl`, 300 when it has none. */
+  ttl: number;
+  /** The rule's constraints then its capability's, raw, for the token's `"when"` claim. */
+  when: Constraint[];
+}
+
+/** A validated, compiled policy. Records have null prototypes: look names up with `Object.hasOwn`. */
+export interface Policy {
+  /** Absolute path of the policy file, or `<inline>`. */
+  file: string;
+  version: string;
+  defaultPolicy: 'deny' | 'allow';
+  issuer?: string;
+  /** Absolute; default `<policy dir>/.capframe`. */
+  stateDir: string;
+  store?: string;
+  servers: Record<string, ServerConfig>;
+  agents: Record<string, AgentConfig>;
+  capabilities: Record<string, { when: CompiledConstraints }>;
+  rules: Rule[];
+  autoMint: boolean;
+  onStoreFailure: 'deny' | 'use_cached';
+  /** `path` is absolute when given (relative paths resolve against the policy's directory). */
+  audit: { logArgs: boolean; path?: string };
+  /** Things that load but deserve attention, e.g. `default_policy: allow`. */
+  warnings: string[];
+  decide(input: DecideInput): Decision;
+  grant(request: { tool: string; capability?: string; agent?: string }): Grant | Decision;
+  couldGrant(tool: string, agent?: string): boolean;
+}
