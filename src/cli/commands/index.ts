@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 
+import { registerPolicy } from './policy.js';
+
 /** Lets an action set the process exit code (0 OK, 2 denied, 1 error). */
 export type SetExit = (code: number) => void;
 
@@ -10,4 +12,5 @@ export type SetExit = (code: number) => void;
 export function registerCommands(program: Command, setExit: SetExit): void {
   void program;
   void setExit;
+  registerPolicy(program, setExit);
 }
