@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 
+import { registerAudit } from './audit.js';
 import { registerPolicy } from './policy.js';
 
 /** Lets an action set the process exit code (0 OK, 2 denied, 1 error). */
@@ -13,4 +14,5 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   void program;
   void setExit;
   registerPolicy(program, setExit);
+  registerAudit(program, setExit);
 }
