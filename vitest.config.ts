@@ -7,5 +7,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // @ldclabs/cose-ts ships ESM with extensionless imports; let Vite resolve them.
+    server: { deps: { inline: ['@ldclabs/cose-ts'] } },
   },
 });

@@ -71,6 +71,16 @@ impl JsVerifier {
         Ok(self.inner.is_revoked(&cti(id)?))
     }
 
+    /// How many of the ids in a 16-byte-aligned concatenation are revoked: one
+    /// boundary crossing for a whole delegation chain or a batch of lookups.
+    #[napi]
+    pub fn count_revoked(&self, ids: &[u8]) -> Result<u32> {
+        if ids.len() % 16 != 0 {
+            return Err(invalid("id list length must be a multiple of 16"));
+        }
+        Ok(ids.chunks_exact(16).filter(|id| self.inner.is_revoked(&(*id).try_into().unwrap())).count() as u32)
+    }
+
     #[napi]
     pub fn revoked_count(&self) -> u32 {
         self.inner.revoked_count() as u32

@@ -66,6 +66,13 @@ class JsVerifierCore implements VerifierCore {
     return this.revoked.has(bytesKey(cti));
   }
 
+  countRevoked(ids: Uint8Array): number {
+    if (ids.length % 16 !== 0) throw new CapframeError('invalid_argument', 'id list length must be a multiple of 16');
+    let n = 0;
+    for (let i = 0; i < ids.length; i += 16) if (this.revoked.has(bytesKey(ids.subarray(i, i + 16)))) n++;
+    return n;
+  }
+
   revokedCount(): number {
     return this.revoked.size;
   }

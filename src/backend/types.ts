@@ -16,6 +16,8 @@ export interface VerifierCore {
   /** Adds the ids in a 16-byte-aligned concatenation; returns how many were new. */
   revokeMany(ids: Uint8Array): number;
   isRevoked(cti: Uint8Array): boolean;
+  /** How many ids of a 16-byte-aligned concatenation are revoked (one call for a whole chain). */
+  countRevoked(ids: Uint8Array): number;
   revokedCount(): number;
   clearCache(): void;
   /** Decode + strict verify + expiry + revocation at `now` (seconds since the epoch). */

@@ -9,6 +9,11 @@ import { registerCommands } from './commands/index.js';
  * stderr naming what was wrong; stack traces only with CAPFRAME_DEBUG=1.
  */
 export async function main(argv: string[]): Promise<number> {
+  // `capframe … | head` closes the pipe early; that is not an error worth a trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   let exitCode = 0;
   const program = new Command('capframe')
     .description('Capability tokens and a default-deny policy for MCP tool calls')

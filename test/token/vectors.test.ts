@@ -83,6 +83,14 @@ describe(`token vectors on the ${activeBackend().name} backend`, () => {
     );
   });
 
+  it('countRevoked counts revoked ids in one call', () => {
+    const core = activeBackend().createVerifierCore();
+    core.revokeMany(Buffer.concat([new Uint8Array(16).fill(1), new Uint8Array(16).fill(2)]));
+    expect(core.revokedCount()).toBe(2);
+    expect(core.countRevoked(Buffer.concat([new Uint8Array(16).fill(2), new Uint8Array(16).fill(3), new Uint8Array(16).fill(1)]))).toBe(2);
+    expect(() => core.countRevoked(new Uint8Array(17))).toThrow(/multiple of 16/);
+  });
+
   it('rejects keys that are not curve points and ids of the wrong size', () => {
     const core = activeBackend().createVerifierCore();
     expect(() => core.addKey(new Uint8Array(31))).toThrow(/32 bytes/);
