@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'backend_unavailable'
   | 'unknown_token'
   | 'upstream_unavailable'
+  | 'invalid_lock'
   | 'audit_log_not_found'
   | 'audit_log_corrupt'
   | 'audit_log_failed';

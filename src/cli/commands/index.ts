@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 
 import { registerAudit } from './audit.js';
+import { registerDiscover } from './discover.js';
 import { registerPolicy } from './policy.js';
 
 /** Lets an action set the process exit code (0 OK, 2 denied, 1 error). */
@@ -15,4 +16,5 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   void setExit;
   registerPolicy(program, setExit);
   registerAudit(program, setExit);
+  registerDiscover(program, setExit);
 }
