@@ -2,7 +2,13 @@ import type { Command } from 'commander';
 
 import { registerAudit } from './audit.js';
 import { registerDiscover } from './discover.js';
+import { registerDoctor } from './doctor.js';
+import { registerInit } from './init.js';
+import { registerKeys } from './keys.js';
+import { registerMint } from './mint.js';
 import { registerPolicy } from './policy.js';
+import { registerRevoke } from './revoke.js';
+import { registerVerify } from './verify.js';
 
 /** Lets an action set the process exit code (0 OK, 2 denied, 1 error). */
 export type SetExit = (code: number) => void;
@@ -12,9 +18,13 @@ export type SetExit = (code: number) => void;
  * `register*` function; this list is the whole CLI.
  */
 export function registerCommands(program: Command, setExit: SetExit): void {
-  void program;
-  void setExit;
+  registerInit(program, setExit);
+  registerKeys(program, setExit);
+  registerMint(program, setExit);
   registerPolicy(program, setExit);
+  registerVerify(program, setExit);
+  registerRevoke(program, setExit);
+  registerDoctor(program, setExit);
   registerAudit(program, setExit);
   registerDiscover(program, setExit);
 }
