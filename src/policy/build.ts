@@ -4,6 +4,7 @@
  */
 import { dirname, resolve } from 'node:path';
 
+import { isPlainObject } from './arg-path.js';
 import { compileConstraintList, NO_CONSTRAINTS, type ConstraintSet } from './constraints.js';
 import { createEngine } from './decide.js';
 import type { Problem } from './problem.js';
@@ -175,6 +176,30 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
   if (body.issuer !== undefined) policy.issuer = body.issuer;
   if (body.store !== undefined) policy.store = body.store;
   return { policy: Object.freeze(policy) };
+}
+
+/**
+ * Constraint problems in raw, not yet validated data, so a file with a schema
+ * error still gets its bad constraints reported in the same run.
+ */
+export function rawConstraintProblems(data: unknown): Problem[] {
+  const problems: Problem[] = [];
+  const body = isPlainObject(data) ? data.capframe : undefined;
+  if (!isPlainObject(body)) return problems;
+  const collect = (when: unknown, path: (string | number)[]) => {
+    if (!Array.isArray(when)) return;
+    const compiled = compileConstraintList(when);
+    if ('problems' in compiled) for (const p of compiled.problems) problems.push({ ...p, path: [...path, ...p.path] });
+  };
+  if (isPlainObject(body.capabilities)) {
+    for (const [name, c] of Object.entries(body.capabilities)) if (isPlainObject(c)) collect(c.when, ['capframe', 'capabilities', name, 'when']);
+  }
+  if (Array.isArray(body.rules)) {
+    body.rules.forEach((r: unknown, i) => {
+      if (isPlainObject(r)) collect(r.when, ['capframe', 'rules', i, 'when']);
+    });
+  }
+  return problems;
 }
 
 /** Directory that relative paths in a policy file resolve against. */

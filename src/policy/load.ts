@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 import { CapframeError } from '../errors.js';
-import { baseDirOf, buildPolicy } from './build.js';
+import { baseDirOf, buildPolicy, rawConstraintProblems } from './build.js';
 import { validatePolicyFile } from './schema.js';
 import type { Policy } from './types.js';
 import { formatProblems, MAX_YAML_BYTES, parseYamlSource } from './yaml-source.js';
@@ -22,7 +22,9 @@ function notFound(file: string, error: unknown): CapframeError {
 function compile(text: string, name: string, absolute: string): Policy {
   const source = parseYamlSource(text, name, 'invalid_policy');
   const validated = validatePolicyFile(source.data);
-  if ('problems' in validated) throw new CapframeError('invalid_policy', formatProblems(source, validated.problems));
+  if ('problems' in validated) {
+    throw new CapframeError('invalid_policy', formatProblems(source, [...validated.problems, ...rawConstraintProblems(source.data)]));
+  }
   const built = buildPolicy(validated.value, {
     file: absolute,
     baseDir: baseDirOf(absolute),

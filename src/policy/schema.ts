@@ -79,7 +79,9 @@ const rule = strict({
 
 const body = strict({
   version: z
-    .string({ error: (i) => `expected version as a quoted string such as "0.2", got ${describeValue(i.input)}` })
+    .string({
+      error: (i) => (i.input === undefined ? 'missing required key; expected a quoted string such as "0.2"' : `expected version as a quoted string such as "0.2", got ${describeValue(i.input)}`),
+    })
     .refine((v) => SUPPORTED_VERSIONS.includes(v), { error: `unsupported version; this capframe reads version ${SUPPORTED_VERSIONS.map((v) => `"${v}"`).join(', ')}` }),
   default_policy: z.enum(['deny', 'allow']).optional(),
   issuer: nonEmpty('issuer').optional(),
@@ -104,6 +106,8 @@ export type PolicyBody = PolicyFile['capframe'];
 export type RuleInput = NonNullable<PolicyBody['rules']>[number];
 export type ServerInput = NonNullable<PolicyBody['servers']>[string];
 
+const MISSING = 'missing required key';
+
 const TYPE_NAMES: Record<string, string> = {
   string: 'a string',
   number: 'a number',
@@ -117,7 +121,7 @@ const TYPE_NAMES: Record<string, string> = {
 /** Default wording for zod issues the schema gives no message of its own. */
 function defaultMessage(issue: z.core.$ZodRawIssue): string | undefined {
   if (issue.code === 'invalid_type') {
-    if (issue.input === undefined) return `missing required key; expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
+    if (issue.input === undefined) return `${MISSING}; expected ${TYPE_NAMES[issue.expected] ?? issue.expected}`;
     return `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${describeValue(issue.input)}`;
   }
   if (issue.code === 'invalid_value') {
@@ -146,6 +150,9 @@ export function issuesToProblems(issues: readonly z.core.$ZodIssue[]): Problem[]
     const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) problems.push({ path, key, message: `unknown key "${key}"; ${issue.message}` });
+    } else if (issue.message.startsWith(MISSING) && typeof path[path.length - 1] === 'string') {
+      // Point at the mapping that lacks the key, and name the key.
+      problems.push({ path: path.slice(0, -1), message: `${MISSING} "${String(path[path.length - 1])}"${issue.message.slice(MISSING.length)}` });
     } else {
       problems.push({ path, message: issue.message });
     }

@@ -42,6 +42,7 @@ export function parseYamlSource(text: string, name: string, code: ErrorCode = 'i
     const lines = yamlProblems.map((e) => {
       const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
       const what = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?\s*$/, '');
+      if (e.code === 'MULTIPLE_DOCS') return `${name}:${pos.line}:${pos.col}: invalid YAML: a second document ("---"); the file must hold exactly one`;
       return `${name}:${pos.line}:${pos.col}: invalid YAML: ${what}`;
     });
     throw new CapframeError(code, lines.join('\n'));
