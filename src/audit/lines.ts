@@ -10,8 +10,6 @@ export interface FileTail {
   lines: Buffer[];
   /** Byte offset of `lines[0]` (or of `partial` when there are no lines). */
   start: number;
-  /** 1-based line number of `lines[0]` when known (the whole file was read), else undefined. */
-  firstLineNumber: number | undefined;
   /** Bytes after the last "\n": a final line that was cut short. Empty when the file ends with "\n". */
   partial: Buffer;
   /** Offset just past the last "\n" (where `partial` begins). */
@@ -46,13 +44,11 @@ export async function readTail(handle: FileHandle, size: number, count: number):
   // an earlier line; it is never returned.
   const whole = pos > 0 ? segments.slice(1) : segments;
   const lines = count === 0 ? [] : whole.slice(-count);
-  const skipped = whole.length - lines.length;
   let start = end;
   for (const line of lines) start -= line.length + 1;
   return {
     lines,
     start,
-    firstLineNumber: pos === 0 ? skipped + 1 : undefined,
     partial,
     end,
   };

@@ -48,6 +48,7 @@ const REQUIRED_KEYS = [
   'prev',
 ] as const;
 const ALLOWED_KEYS: ReadonlySet<string> = new Set<string>([...REQUIRED_KEYS, 'args']);
+const KEYS_WITH_ARGS: readonly string[] = [...REQUIRED_KEYS.slice(0, 8), 'args', ...REQUIRED_KEYS.slice(8)];
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -57,8 +58,9 @@ export type ParsedLine = { ok: true; record: AuditRecord } | { ok: false; proble
 
 /**
  * Parses and strictly checks one audit line (without its "\n"): valid JSON, exactly the
- * known fields with the right types, and `args_sha256` matching `args` when both are
- * present. Chain links (`seq`, `prev`) between lines are checked by the verifier.
+ * known fields with the right types in the writer's order and byte-for-byte in the form
+ * the writer produces, and `args_sha256` matching `args` when both are present. Chain
+ * links (`seq`, `prev`) between lines are checked by the verifier.
  *
  * @example
  * const parsed = parseAuditLine(lineText);
@@ -83,6 +85,16 @@ export function parseAuditLine(text: string): ParsedLine {
   }
   const problem = fieldProblem(obj);
   if (problem !== undefined) return { ok: false, problem };
+  // The writer emits JSON.stringify of the record in a fixed key order; anything else
+  // (reordered keys, added whitespace, re-escaped text, a duplicate key) was edited.
+  const keys = Object.keys(obj);
+  const expected = 'args' in obj ? KEYS_WITH_ARGS : REQUIRED_KEYS;
+  if (keys.length !== expected.length || keys.some((key, i) => key !== expected[i])) {
+    return { ok: false, problem: 'fields are not in the order the writer uses' };
+  }
+  if (JSON.stringify(obj) !== text) {
+    return { ok: false, problem: 'not in the exact form the writer produces (whitespace, escapes or duplicate keys changed)' };
+  }
   return { ok: true, record: obj as unknown as AuditRecord };
 }
 

@@ -53,8 +53,9 @@ function hash(line: Line): string {
  * bounded by the longest line), and reports the FIRST problem found.
  *
  * Lines are checked in order. Line k is accepted when it ends with "\n", is valid UTF-8
- * JSON with exactly the record fields and types (and `args` hashing to `args_sha256`
- * when logged), and chains: `prev` is the SHA-256 of line k-1's bytes (64 zeros for
+ * JSON with exactly the record fields and types, byte-for-byte in the form the writer
+ * produces (key order, no whitespace, JSON.stringify escapes), with `args` hashing to
+ * `args_sha256` when logged, and chains: `prev` is the SHA-256 of line k-1's bytes (64 zeros for
  * k = 1) and `seq` is line k-1's seq + 1 (1 for k = 1). The line number reported for
  * the first line that is not accepted:
  *

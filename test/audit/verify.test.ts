@@ -140,6 +140,22 @@ describe('verifyAuditLog', () => {
       });
     });
 
+    it('the last line re-serialized: whitespace, reordered keys, re-escaped text, duplicate keys', async () => {
+      const last = JSON.parse(lines[9]!) as Record<string, unknown>;
+      const variants: [string, string][] = [
+        [`${lines[9]!} `, 'not in the exact form the writer produces (whitespace, escapes or duplicate keys changed)'],
+        [JSON.stringify(last, null, 1).replace(/\n/g, ''), 'not in the exact form the writer produces (whitespace, escapes or duplicate keys changed)'],
+        [JSON.stringify({ seq: last.seq, ...last }), 'fields are not in the order the writer uses'],
+        [lines[9]!.replace('"tool":"database.query"', '"tool":"database\\u002equery"'), 'not in the exact form the writer produces (whitespace, escapes or duplicate keys changed)'],
+        [lines[9]!.replace('"decision":"allow"', '"decision":"deny","decision":"allow"'), 'not in the exact form the writer produces (whitespace, escapes or duplicate keys changed)'],
+      ];
+      for (const [variant, problem] of variants) {
+        expect(variant).not.toBe(lines[9]);
+        await rewrite([...lines.slice(0, 9), variant]);
+        expect({ variant, result: await verifyAuditLog(path) }).toEqual({ variant, result: { ok: false, line: 10, problem } });
+      }
+    });
+
     it('an unknown field or invalid UTF-8', async () => {
       await rewrite(edit(3, '"agent"', '"agenX"'));
       expect(await verifyAuditLog(path)).toEqual({ ok: false, line: 3, problem: 'unknown field "agenX"' });
