@@ -73,7 +73,7 @@ describe('capframe policy', () => {
     const r = cli(['policy', 'check', file]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('1 warning');
-    expect(r.stderr).toMatch(/^warning: WARNING: default_policy is allow/);
+    expect(r.stderr).toMatch(/^WARNING: default_policy is allow: every tool that no rule mentions is ALLOWED/);
   });
 
   it('check: an invalid policy prints file:line:column lines on stderr and exits 1', () => {

@@ -12,6 +12,11 @@ function reportUserError(error: unknown, setExit: SetExit): void {
   setExit(EXIT_ERROR);
 }
 
+/** Warnings go to stderr; the loud ones (default allow) keep their own WARNING: prefix. */
+function warn(policy: Policy): void {
+  for (const w of policy.warnings) err(w.startsWith('WARNING:') ? w : `warning: ${w}`);
+}
+
 function summary(file: string, policy: Policy): string[] {
   const count = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
   return [
@@ -39,7 +44,7 @@ export function registerPolicy(program: Command, setExit: SetExit): void {
       try {
         const loaded = await loadPolicy(file);
         for (const line of summary(file, loaded)) out(line);
-        for (const warning of loaded.warnings) err(`warning: ${warning}`);
+        warn(loaded);
         setExit(EXIT_OK);
       } catch (error) {
         reportUserError(error, setExit);
@@ -55,7 +60,7 @@ export function registerPolicy(program: Command, setExit: SetExit): void {
       try {
         const loaded = await loadPolicy(file);
         const cases = loadCasesSync(opts.cases);
-        for (const warning of loaded.warnings) err(`warning: ${warning}`);
+        warn(loaded);
         const results = runCases(loaded, cases);
         const width = Math.min(48, Math.max(4, ...cases.map((c) => c.name.length)));
         out(`${pad('', 4)}  ${pad('CASE', width)}  ${pad('EXPECT', 24)}  GOT`);
