@@ -8,6 +8,7 @@ import { registerKeys } from './keys.js';
 import { registerMint } from './mint.js';
 import { registerPolicy } from './policy.js';
 import { registerRevoke } from './revoke.js';
+import { registerServe } from './serve.js';
 import { registerVerify } from './verify.js';
 
 /** Lets an action set the process exit code (0 OK, 2 denied, 1 error). */
@@ -24,6 +25,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerPolicy(program, setExit);
   registerVerify(program, setExit);
   registerRevoke(program, setExit);
+  registerServe(program, setExit);
   registerDoctor(program, setExit);
   registerAudit(program, setExit);
   registerDiscover(program, setExit);

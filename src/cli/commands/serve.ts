@@ -1,0 +1,94 @@
+import type { AddressInfo } from 'node:net';
+
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Command } from 'commander';
+
+import { CapframeError } from '../../errors.js';
+import { authenticate } from '../../proxy/auth.js';
+import { createHttpServer } from '../../proxy/http.js';
+import { createSessionServer } from '../../proxy/mcp-server.js';
+import { startRuntime, type Runtime } from '../../proxy/runtime.js';
+import { err } from '../exit.js';
+import type { SetExit } from './index.js';
+
+export interface ServeOptions {
+  policy: string;
+  port?: string;
+  host: string;
+  stdio?: boolean;
+  maxBody: string;
+  jsonResponse?: boolean;
+}
+
+function positive(value: string, name: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new CapframeError('invalid_argument', `${name} must be a whole number, got "${value}"`);
+  return n;
+}
+
+/** Runs until SIGTERM/SIGINT: drains in-flight calls, flushes the audit log, exits 0. */
+export async function serve(opts: ServeOptions, onListening?: (url: string, rt: Runtime) => void): Promise<void> {
+  if (opts.stdio !== true && opts.port === undefined) throw new CapframeError('invalid_argument', 'pass --port <n> (HTTP) or --stdio');
+  const port = opts.port === undefined ? 0 : positive(opts.port, '--port');
+  const maxBodyBytes = positive(opts.maxBody, '--max-body');
+  const rt = await startRuntime({ policyFile: opts.policy });
+  process.on('SIGHUP', () => void rt.reloadPolicy());
+
+  let stopping = false;
+  const stopWith = (close: () => void) => async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    rt.log.info('shutting down: draining in-flight calls', { signal });
+    close();
+    await rt.stop();
+    process.exit(0);
+  };
+
+  if (opts.stdio === true) {
+    const server = createSessionServer({
+      enforcer: rt.enforcer,
+      upstreams: rt.upstreams,
+      policy: rt.policy,
+      defaultAuth: () => authenticate(rt.policy(), process.env.CAPFRAME_AGENT_KEY),
+    });
+    const stop = stopWith(() => undefined);
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.stdin.on('end', () => void stop('stdin closed'));
+    await server.connect(new StdioServerTransport());
+    return;
+  }
+
+  const http = createHttpServer(rt, { maxBodyBytes, jsonResponse: opts.jsonResponse === true });
+  const stop = stopWith(() => {
+    http.close();
+    http.closeIdleConnections();
+  });
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', (error) => reject(new CapframeError('invalid_argument', `cannot listen on ${opts.host}:${port}: ${error.message}`)));
+    http.listen(port, opts.host, resolve);
+  });
+  const address = http.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/mcp`;
+  rt.log.info('listening', { url });
+  onListening?.(url, rt);
+}
+
+export function registerServe(program: Command, setExit: SetExit): void {
+  program
+    .command('serve')
+    .description('run the MCP proxy that enforces the policy on every tools/call')
+    .requiredOption('--policy <file>', 'policy file')
+    .option('--port <n>', 'HTTP port (0 picks a free one)')
+    .option('--host <address>', 'address to bind', '127.0.0.1')
+    .option('--stdio', 'serve one MCP client over stdin/stdout instead of HTTP (agent key from CAPFRAME_AGENT_KEY)')
+    .option('--max-body <bytes>', 'largest request body accepted; larger gets 413', String(1024 * 1024))
+    .option('--json-response', 'answer POSTs with JSON instead of SSE streams')
+    .action(async (opts: ServeOptions) => {
+      await serve(opts, (url) => err(`capframe: serving ${url}`));
+      setExit(0);
+      // Keep running: the HTTP server or stdio transport holds the event loop open.
+    });
+}

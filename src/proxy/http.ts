@@ -1,0 +1,170 @@
+/**
+ * The HTTP listener of `capframe serve`: MCP Streamable HTTP on `/` and `/mcp`
+ * (sessions via `Mcp-Session-Id`), `/healthz`, `/metrics`, `POST /v1/tokens`,
+ * `POST /v1/revocations`, with a request body limit.
+ */
+import { randomUUID, createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+
+import { tokenId } from '../token/claims.js';
+import { authenticate, bearerOf } from './auth.js';
+import type { Runtime } from './runtime.js';
+import { authInfoFor, createSessionServer } from './mcp-server.js';
+import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
+
+export interface HttpOptions {
+  /** Largest accepted request body in bytes (default 1 MiB); larger gets 413. */
+  maxBodyBytes: number;
+  /** Answer POSTs with plain JSON instead of an SSE stream. */
+  jsonResponse: boolean;
+}
+
+class BodyTooLarge extends Error {}
+
+/** Reads the whole body, refusing to buffer more than `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) return reject(new BodyTooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sameSecret(presented: string | undefined, expected: string | undefined): boolean {
+  if (presented === undefined || expected === undefined || expected === '') return false;
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer {
+  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: Server }>();
+
+  async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let parsed: unknown;
+    if (req.method === 'POST') {
+      const body = await readBody(req, options.maxBodyBytes);
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        sendJson(res, 400, { jsonrpc: '2.0', error: { code: -32700, message: 'Parse error: body is not JSON' }, id: null });
+        return;
+      }
+    }
+    const auth = authenticate(rt.policy(), bearerOf(req.headers.authorization));
+    (req as IncomingMessage & { auth?: unknown }).auth = authInfoFor(auth);
+
+    const sessionId = req.headers['mcp-session-id'];
+    const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
+    if (existing !== undefined) {
+      await existing.transport.handleRequest(req, res, parsed);
+      return;
+    }
+    if (typeof sessionId === 'string') {
+      sendJson(res, 404, { jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
+      return;
+    }
+    // A new session starts with an initialize request; the transport rejects anything else.
+    const server = createSessionServer({ enforcer: rt.enforcer, upstreams: rt.upstreams, policy: rt.policy });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      enableJsonResponse: options.jsonResponse,
+      onsessioninitialized: (id) => {
+        sessions.set(id, { transport, server });
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+    };
+    await server.connect(transport);
+    await transport.handleRequest(req, res, parsed);
+  }
+
+  async function handleTokens(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, options.maxBodyBytes);
+    let args: unknown;
+    try {
+      args = JSON.parse(body.toString('utf8'));
+    } catch {
+      sendJson(res, 400, { error: 'body must be JSON: {tool, capability?, ttl?}' });
+      return;
+    }
+    const auth = authenticate(rt.policy(), bearerOf(req.headers.authorization));
+    const issued = rt.enforcer.issueOverHttp({ auth }, args);
+    if (issued.ok) sendJson(res, 200, issued.body);
+    else sendJson(res, issued.code === 'agent_unknown' ? 401 : 403, { allowed: false, code: issued.code, reason: issued.reason });
+  }
+
+  async function handleRevocations(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!sameSecret(bearerOf(req.headers.authorization), process.env.CAPFRAME_ADMIN_KEY)) {
+      sendJson(res, 401, { error: 'POST /v1/revocations needs Authorization: Bearer <CAPFRAME_ADMIN_KEY>' });
+      return;
+    }
+    const body = await readBody(req, options.maxBodyBytes);
+    let ref: unknown;
+    try {
+      const parsed = JSON.parse(body.toString('utf8')) as { id?: unknown; token?: unknown } | null;
+      ref = parsed?.id ?? parsed?.token;
+    } catch {
+      sendJson(res, 400, { error: 'body must be JSON: {id: "tok_…"} or {token: "cf1.…"}' });
+      return;
+    }
+    const cti = typeof ref === 'string' ? rt.ctiOf(ref) : undefined;
+    if (cti === undefined) {
+      sendJson(res, 400, { error: 'body must name a token: {id: "tok_…"} or {token: "cf1.…"}' });
+      return;
+    }
+    const added = rt.revoke(cti);
+    sendJson(res, 200, { revoked: tokenId(cti), new: added });
+  }
+
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const route = `${req.method} ${path}`;
+    rt.track(
+      (async () => {
+        try {
+          if (path === '/' || path === '/mcp') await handleMcp(req, res);
+          else if (route === 'GET /healthz') sendJson(res, 200, { status: 'ok', backend: rt.backend, upstreams: rt.upstreams.health() });
+          else if (route === 'GET /metrics') {
+            const text = rt.metrics.render();
+            res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+            res.end(text);
+          } else if (route === 'POST /v1/tokens') await handleTokens(req, res);
+          else if (route === 'POST /v1/revocations') await handleRevocations(req, res);
+          else sendJson(res, 404, { error: `no route for ${route}` });
+        } catch (error) {
+          if (error instanceof BodyTooLarge) {
+            sendJson(res, 413, { error: `request body larger than ${options.maxBodyBytes} bytes` }, { connection: 'close' });
+            req.resume();
+            return;
+          }
+          rt.log.error('http handler error', { route, error: (error as Error).message });
+          if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+          else res.end();
+        }
+      })(),
+    );
+  });
+}

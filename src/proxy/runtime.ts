@@ -1,0 +1,146 @@
+/**
+ * Assembles `capframe serve`: policy (hot-reloaded), embedded store, verifier with
+ * live revocation, audit log, metrics, upstream pool and the Enforcer. The HTTP and
+ * stdio front ends both sit on a Runtime.
+ */
+import { dirname, join } from 'node:path';
+
+import { openAuditLog } from '../audit/writer.js';
+import { backendStatus } from '../backend/select.js';
+import { CapframeError } from '../errors.js';
+import { LOCK_FILE_NAME, readLockSync } from '../discover/lock.js';
+import { MalformedError } from '../lib/cbor/validate.js';
+import { watchPolicy } from '../policy/index.js';
+import type { Policy } from '../policy/types.js';
+import { openFileStore } from '../store/file-store.js';
+import { parseToken } from '../token/parse.js';
+import { fromPrintable } from '../token/printable.js';
+import { parseTokenId } from '../verify/token-id.js';
+import { createVerifier } from '../verify/verifier.js';
+import { Enforcer } from './enforce.js';
+import { createLogger, type Logger } from './log.js';
+import { createCapframeMetrics, type CapframeMetrics } from './metrics.js';
+import { RateLimiter } from './rate-limit.js';
+import { watchRevocations } from './revocation-watch.js';
+import { UpstreamPool } from './upstreams.js';
+
+export interface RuntimeOptions {
+  policyFile: string;
+  log?: Logger;
+  /** Upstream handshake and call timeout when a server sets none (ms, default 30 s). */
+  defaultTimeoutMs?: number;
+  /** How long `stop()` waits for in-flight calls (ms, default 30 s). */
+  drainMs?: number;
+}
+
+export interface Runtime {
+  policy(): Policy;
+  readonly enforcer: Enforcer;
+  readonly upstreams: UpstreamPool;
+  readonly metrics: CapframeMetrics;
+  readonly log: Logger;
+  readonly backend: string;
+  /** Revokes through the store (durable) and the verifier (immediate). */
+  revoke(cti: Uint8Array): boolean;
+  /** The cti named by a `tok_` id or a printable token, if it names one. */
+  ctiOf(ref: string): Uint8Array | undefined;
+  /** Counts an HTTP request as in flight until it settles. */
+  track(work: Promise<unknown>): void;
+  /** Re-reads the policy (SIGHUP). */
+  reloadPolicy(): Promise<void>;
+  /** Drains in-flight work, flushes the audit log, stops upstreams. */
+  stop(): Promise<void>;
+}
+
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const log = options.log ?? createLogger();
+  const watcher = watchPolicy(options.policyFile, {
+    onReload: (p) => log.info('policy reloaded', { file: p.file, rules: p.rules.length }),
+    onError: (e) => log.error('policy change rejected; the running policy stays in force', { error: e.message }),
+  });
+  const policy = watcher.current;
+  const initial = policy();
+  for (const warning of initial.warnings) log.warn(warning, { file: initial.file });
+  if (initial.store !== undefined) {
+    watcher.close();
+    throw new CapframeError('invalid_policy', `${initial.file}: store "${initial.store}" is not supported by this version; remove it to use the embedded file store`);
+  }
+
+  const store = openFileStore(initial.stateDir);
+  if (store.ensureIssuerKey()) log.info('created issuer key', { path: store.paths.issuerKey });
+  const revoked = store.revokedIds();
+  const verifier = createVerifier({ keys: store.trustedKeys(), revoked });
+  const audit = await openAuditLog(initial.audit.path ?? join(initial.stateDir, 'audit.log'), { logArgs: initial.audit.logArgs });
+  const metrics = createCapframeMetrics();
+  const limiter = new RateLimiter();
+  const sweep = setInterval(() => limiter.sweep(3600), 60_000);
+  sweep.unref();
+
+  const lockFile = join(dirname(initial.file), LOCK_FILE_NAME);
+  const lock = readLockSync(lockFile);
+  if (lock !== undefined) log.info('tool definitions pinned', { lock: lockFile, tools: Object.keys(lock.tools).length });
+  const upstreams = new UpstreamPool(initial.servers, {
+    cwd: dirname(initial.file),
+    defaultTimeoutMs: options.defaultTimeoutMs ?? 30_000,
+    ...(lock !== undefined && { lock }),
+    log,
+    onChange: (server, up) => metrics.upstreamUp.labels(server).set(up ? 1 : 0),
+  });
+  await upstreams.start();
+
+  const enforcer = new Enforcer({ policy, verifier, issuer: store.issuerKey(), store, upstreams, audit, metrics, limiter, log });
+  let revokedCount = revoked.length;
+  metrics.revokedTokens.set(revokedCount);
+  const revocations = watchRevocations(
+    store.paths.revocations,
+    (cti) => {
+      if (verifier.revoke(cti)) metrics.revokedTokens.set(++revokedCount);
+    },
+    { log },
+  );
+
+  const pending = new Set<Promise<unknown>>();
+  const status = backendStatus();
+  log.info('capframe runtime started', { policy: initial.file, backend: status.name, backend_reason: status.reason, state_dir: initial.stateDir });
+
+  return {
+    policy,
+    enforcer,
+    upstreams,
+    metrics,
+    log,
+    backend: status.name,
+    revoke(cti) {
+      const added = store.revoke(cti);
+      verifier.revoke(cti);
+      return added;
+    },
+    ctiOf(ref) {
+      try {
+        if (ref.startsWith('tok_')) return parseTokenId(ref);
+        const bytes = fromPrintable(ref);
+        return bytes === undefined ? undefined : parseToken(bytes).cti;
+      } catch (error) {
+        if (error instanceof MalformedError || error instanceof CapframeError) return undefined;
+        throw error;
+      }
+    },
+    track(work) {
+      pending.add(work);
+      void work.finally(() => pending.delete(work));
+    },
+    reloadPolicy: () => watcher.reload(),
+    async stop() {
+      const deadline = Date.now() + (options.drainMs ?? 30_000);
+      while ((pending.size > 0 || enforcer.inFlight > 0) && Date.now() < deadline) {
+        await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 50))]);
+      }
+      watcher.close();
+      revocations.close();
+      clearInterval(sweep);
+      await audit.close();
+      await upstreams.close();
+      log.info('capframe runtime stopped');
+    },
+  };
+}

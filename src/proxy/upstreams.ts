@@ -1,0 +1,207 @@
+/**
+ * The upstream MCP servers behind the proxy: one live connection each, their tools
+ * under `<server>.<tool>`, pinning against `capframe.lock.json`, and reconnection
+ * with backoff when a server goes away — while the other servers keep working.
+ */
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+
+import { compareToLock, type LockFile } from '../discover/lock.js';
+import { connectUpstream, listAllTools, upstreamTimeoutMs, type Upstream, type UpstreamConfig } from '../mcp/connect.js';
+import type { Logger } from './log.js';
+
+/** Where a `<server>.<tool>` name stands. */
+export type ToolStatus =
+  | { state: 'ok'; server: string; name: string; definition: Tool }
+  | { state: 'unavailable'; server: string; reason: string }
+  | { state: 'changed'; server: string; reason: string }
+  | { state: 'unknown'; reason: string };
+
+interface ServerState {
+  name: string;
+  config: UpstreamConfig;
+  upstream?: Upstream;
+  /** Tools to serve, by MCP name. */
+  tools: Map<string, Tool>;
+  /** Tools whose definition drifted from the lock or that the lock does not know. */
+  held: Map<string, string>;
+  up: boolean;
+  lastError?: string;
+  restarts: number;
+  attempt: number;
+  timer?: NodeJS.Timeout;
+}
+
+export interface UpstreamPoolOptions {
+  /** Base directory for stdio servers (the policy file's directory). */
+  cwd: string;
+  /** Handshake and per-call timeout when a server sets none, in ms. */
+  defaultTimeoutMs: number;
+  lock?: LockFile;
+  log: Logger;
+  /** Called when a server goes up or down or its tool list changes. */
+  onChange?: (server: string, up: boolean) => void;
+  /** First reconnect delay, doubled per failure up to maxBackoffMs. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export interface ServerHealth {
+  up: boolean;
+  tools: number;
+  restarts: number;
+  pid?: number;
+  lastError?: string;
+}
+
+export class UpstreamPool {
+  private readonly servers = new Map<string, ServerState>();
+  private closed = false;
+
+  constructor(
+    configs: Record<string, UpstreamConfig>,
+    private readonly options: UpstreamPoolOptions,
+  ) {
+    for (const [name, config] of Object.entries(configs)) {
+      this.servers.set(name, { name, config, tools: new Map(), held: new Map(), up: false, restarts: 0, attempt: 0 });
+    }
+  }
+
+  /** Connects every server in parallel; one that fails is retried in the background. */
+  async start(): Promise<void> {
+    await Promise.all([...this.servers.values()].map((s) => this.connect(s)));
+  }
+
+  /** The tools to show, as `<server>.<tool>` with their upstream definitions. */
+  *tools(): Generator<{ qualified: string; server: string; definition: Tool }> {
+    for (const s of this.servers.values()) {
+      if (!s.up) continue;
+      for (const [name, definition] of s.tools) yield { qualified: `${s.name}.${name}`, server: s.name, definition };
+    }
+  }
+
+  /** Resolves a `<server>.<tool>` name. Server names are the policy's keys; tool names may contain dots. */
+  lookup(qualified: string): ToolStatus {
+    const dot = qualified.indexOf('.');
+    const s = dot > 0 ? this.servers.get(qualified.slice(0, dot)) : undefined;
+    if (s === undefined) return { state: 'unknown', reason: `no upstream server serves "${qualified}"` };
+    const name = qualified.slice(dot + 1);
+    if (!s.up) return { state: 'unavailable', server: s.name, reason: `upstream "${s.name}" is unavailable${s.lastError ? `: ${s.lastError}` : ''}` };
+    const held = s.held.get(name);
+    if (held !== undefined) return { state: 'changed', server: s.name, reason: held };
+    const definition = s.tools.get(name);
+    if (definition === undefined) return { state: 'unknown', reason: `upstream "${s.name}" has no tool "${name}"` };
+    return { state: 'ok', server: s.name, name, definition };
+  }
+
+  /** Calls a tool on its upstream within the server's timeout. */
+  async call(server: string, name: string, args: Record<string, unknown>, meta: Record<string, unknown>): Promise<CallToolResult> {
+    const s = this.servers.get(server);
+    if (s?.upstream === undefined || !s.up) throw new Error(`upstream "${server}" is unavailable`);
+    const timeout = upstreamTimeoutMs(s.config, this.options.defaultTimeoutMs);
+    return (await s.upstream.client.callTool({ name, arguments: args, _meta: meta }, undefined, { timeout })) as CallToolResult;
+  }
+
+  health(): Record<string, ServerHealth> {
+    const out: Record<string, ServerHealth> = {};
+    for (const s of this.servers.values()) {
+      out[s.name] = {
+        up: s.up,
+        tools: s.tools.size,
+        restarts: s.restarts,
+        ...(s.upstream?.pid !== undefined && { pid: s.upstream.pid }),
+        ...(s.lastError !== undefined && { lastError: s.lastError }),
+      };
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(
+      [...this.servers.values()].map(async (s) => {
+        clearTimeout(s.timer);
+        s.up = false;
+        await s.upstream?.close();
+      }),
+    );
+  }
+
+  private async connect(s: ServerState): Promise<void> {
+    const { log } = this.options;
+    const timeoutMs = upstreamTimeoutMs(s.config, this.options.defaultTimeoutMs);
+    try {
+      const upstream = await connectUpstream(s.name, s.config, {
+        timeoutMs,
+        cwd: this.options.cwd,
+        onStderr: (text) => log.debug('upstream stderr', { server: s.name, text: text.trimEnd().slice(0, 2000) }),
+      });
+      if (this.closed) {
+        await upstream.close();
+        return;
+      }
+      const tools = await listAllTools(upstream.client, { timeoutMs });
+      s.upstream = upstream;
+      this.setTools(s, tools);
+      s.up = true;
+      s.attempt = 0;
+      delete s.lastError;
+      // A stdio child that dies closes the transport: mark the server down and reconnect.
+      upstream.client.onclose = () => {
+        if (this.closed || s.upstream !== upstream) return;
+        s.up = false;
+        s.lastError = 'connection closed';
+        log.warn('upstream went away', { server: s.name, pid: upstream.pid });
+        this.options.onChange?.(s.name, false);
+        this.schedule(s);
+      };
+      log.info('upstream connected', { server: s.name, transport: upstream.transport, pid: upstream.pid, tools: s.tools.size, held: s.held.size });
+      this.options.onChange?.(s.name, true);
+    } catch (error) {
+      s.up = false;
+      s.lastError = (error as Error).message;
+      log.error('upstream unavailable', { server: s.name, error: s.lastError });
+      this.options.onChange?.(s.name, false);
+      this.schedule(s);
+    }
+  }
+
+  private schedule(s: ServerState): void {
+    if (this.closed) return;
+    const base = this.options.backoffMs ?? 250;
+    const delay = Math.min(base * 2 ** s.attempt, this.options.maxBackoffMs ?? 10_000);
+    s.attempt += 1;
+    clearTimeout(s.timer);
+    s.timer = setTimeout(() => {
+      s.restarts += 1;
+      const previous = s.upstream;
+      delete s.upstream;
+      void previous?.close().finally(() => this.connect(s));
+      if (previous === undefined) void this.connect(s);
+    }, delay);
+    s.timer.unref();
+  }
+
+  /** Applies the lock: drifted or unknown tools are held back, with the reason. */
+  private setTools(s: ServerState, tools: Tool[]): void {
+    s.tools = new Map();
+    s.held = new Map();
+    const lock = this.options.lock;
+    const diff = lock === undefined ? undefined : compareToLock(lock, s.name, tools);
+    const changed = new Map(diff?.changed.map((c) => [c.tool, c.fields]) ?? []);
+    const added = new Set(diff?.added ?? []);
+    for (const tool of tools) {
+      const qualified = `${s.name}.${tool.name}`;
+      const fields = changed.get(qualified);
+      if (fields !== undefined) {
+        const reason = `definition of ${qualified} changed since it was locked (${fields.join(', ')}); review it and re-run \`capframe discover --lock\``;
+        s.held.set(tool.name, reason);
+        this.options.log.warn('tool definition drifted from the lock', { tool: qualified, fields });
+      } else if (added.has(qualified)) {
+        s.held.set(tool.name, `${qualified} is not in capframe.lock.json; review it and re-run \`capframe discover --lock\``);
+        this.options.log.warn('tool not in the lock is not served', { tool: qualified });
+      } else {
+        s.tools.set(tool.name, tool);
+      }
+    }
+  }
+}
