@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 
 import { registerAudit } from './audit.js';
+import { registerDemo } from './demo.js';
 import { registerDiscover } from './discover.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
@@ -26,6 +27,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerVerify(program, setExit);
   registerRevoke(program, setExit);
   registerServe(program, setExit);
+  registerDemo(program, setExit);
   registerDoctor(program, setExit);
   registerAudit(program, setExit);
   registerDiscover(program, setExit);
