@@ -32,6 +32,9 @@ export const PLACEHOLDER_ROOT = '/REVIEW/allowed/root';
 const DEFAULT_MONEY_BOUND = 100;
 const DEFAULT_TEXT_BOUND = 1000;
 
+/** What the policy loader accepts as a rule's `tool` (printable ASCII, no whitespace). */
+const RULE_TOOL = /^[\x21-\x7e]{1,256}$/;
+
 /** Rules whose finding means the definition itself is hostile or unreviewable: deny. */
 const POISONED = new Set(['CF-PROMPT-001', 'CF-UNICODE-001']);
 
@@ -76,6 +79,7 @@ export function draftPolicy(result: DiscoveryResult, servers: Readonly<Record<st
   }
 
   const ruleLines: string[] = [];
+  let drafted = 0;
   for (const server of result.servers) {
     if (server.status === 'unreachable') {
       ruleLines.push('', c(`${server.name}: unreachable during discovery (${server.error ?? 'no answer'}); no rules drafted, its tools stay denied.`));
@@ -89,15 +93,14 @@ export function draftPolicy(result: DiscoveryResult, servers: Readonly<Record<st
     const config = Object.hasOwn(servers, server.name) ? servers[server.name] : undefined;
     for (const tool of tools) {
       const findings = tool.findings.map((id) => findingsById.get(id)).filter((f): f is Finding => f !== undefined);
-      ruleLines.push('', ...ruleFor(tool, findings, config, { readOnlyTtl, sideEffectTtl }));
+      const rule = ruleFor(tool, findings, config, { readOnlyTtl, sideEffectTtl });
+      if (rule.some((l) => l.startsWith('- tool:'))) drafted++;
+      ruleLines.push('', ...rule);
     }
   }
-  if (ruleLines.length > 0) {
-    // Blank lines separate rules; none straight after `rules:`.
-    lines.push('  rules:', ...ruleLines.slice(1).map((l) => (l === '' ? '' : `    ${l}`)));
-  } else {
-    lines.push('  rules: []', c('  No tools were discovered; nothing is allowed.'));
-  }
+  // Blank lines separate rules; none straight after `rules:`. Comments alone would make `rules:` null.
+  lines.push(drafted > 0 ? '  rules:' : '  rules: []  # nothing to allow: every tool stays denied');
+  lines.push(...ruleLines.slice(1).map((l) => (l === '' ? '' : `    ${l}`)));
   return `${lines.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;
 }
 
@@ -115,6 +118,10 @@ function ruleFor(
   for (const f of findings) out.push(comment(`  [${f.severity}] ${f.rule}: ${f.detail}`));
   const name = JSON.stringify(tool.name);
 
+  if (!RULE_TOOL.test(tool.name)) {
+    out.push(comment('  NOT DRAFTED: the name has whitespace, control or non-ASCII characters, which a policy rule cannot name; it stays denied.'));
+    return out;
+  }
   if (deny) {
     out.push(comment(findings.some((f) => POISONED.has(f.rule)) ? '  DENIED: its definition addresses the model; review it, then re-run discovery.' : '  DENIED: critical. Replace with a narrow allow rule only if an agent truly needs it.'));
     out.push(`- tool: ${name}`, '  effect: deny');

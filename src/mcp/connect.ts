@@ -99,11 +99,17 @@ export async function connectUpstream(name: string, config: UpstreamConfig, opts
       opts.onStderr?.(text);
     });
     let pid: number | undefined;
+    // Record the pid as soon as the child exists: if initialize fails, the SDK forgets
+    // its process before we get control back, and a hung child must still be killed.
+    const start = transport.start.bind(transport);
+    transport.start = async () => {
+      await start();
+      pid = transport.pid ?? undefined;
+    };
     let closed = false;
     const close = async (): Promise<void> => {
       if (closed) return;
       closed = true;
-      pid ??= transport.pid ?? undefined;
       await Promise.race([client.close().catch(() => undefined), delay(graceMs)]);
       // The SDK escalates to SIGKILL only after ~4 s; a hung child should not hold us that long.
       if (pid !== undefined && isAlive(pid)) {
@@ -115,12 +121,8 @@ export async function connectUpstream(name: string, config: UpstreamConfig, opts
       }
     };
     try {
-      await withDeadline(client.connect(transport, { timeout: opts.timeoutMs }), opts.timeoutMs, () => {
-        pid ??= transport.pid ?? undefined;
-      });
-      pid = transport.pid ?? undefined;
+      await withDeadline(client.connect(transport, { timeout: opts.timeoutMs }), opts.timeoutMs);
     } catch (error) {
-      pid ??= transport.pid ?? undefined;
       await close();
       throw upstreamError(name, `\`${[config.command, ...(config.args ?? [])].join(' ')}\``, error, opts.timeoutMs, tail);
     }
@@ -227,13 +229,10 @@ function formatSeconds(ms: number): string {
 class DeadlineError extends Error {}
 
 /** Belt and braces over the SDK's own request timeout, which does not cover every stall (e.g. a spawn that never fires). */
-async function withDeadline<T>(work: Promise<T>, ms: number, onExpire?: () => void): Promise<T> {
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onExpire?.();
-      reject(new DeadlineError('deadline'));
-    }, ms + 250);
+    timer = setTimeout(() => reject(new DeadlineError('deadline')), ms + 250);
   });
   try {
     return await Promise.race([work, deadline]);
