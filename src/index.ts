@@ -11,6 +11,7 @@ export { verify, type VerifyOptions } from './verify/verify.js';
 export type { Decision, DecisionCode } from './verify/decision.js';
 export { backendStatus, type BackendStatus } from './backend/select.js';
 export { openFileStore, type FileStore } from './store/file-store.js';
+export { capframeGuard, type GuardOptions } from './guard.js';
 
 import { backendStatus } from './backend/select.js';
 
