@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 
+import { registerAgents } from './agents.js';
 import { registerAudit } from './audit.js';
 import { registerDemo } from './demo.js';
 import { registerDiscover } from './discover.js';
@@ -27,6 +28,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerVerify(program, setExit);
   registerRevoke(program, setExit);
   registerServe(program, setExit);
+  registerAgents(program, setExit);
   registerDemo(program, setExit);
   registerDoctor(program, setExit);
   registerAudit(program, setExit);
