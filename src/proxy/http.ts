@@ -142,7 +142,10 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const route = `${req.method} ${path}`;
-    rt.track(
+    // A GET on the MCP endpoint is a session's standalone SSE stream, open until the
+    // client leaves: not in-flight work, so SIGTERM must not wait for it.
+    const track = req.method === 'GET' && (path === '/' || path === '/mcp') ? (_work: Promise<unknown>) => undefined : rt.track;
+    track(
       (async () => {
         try {
           if (path === '/' || path === '/mcp') await handleMcp(req, res);
