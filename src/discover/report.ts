@@ -133,7 +133,7 @@ export function formatTable(result: DiscoveryResult): string {
   if (result.findings.length > 0) {
     out.push('Findings:');
     for (const f of result.findings) {
-      out.push(`  [${f.severity}] ${f.id}`);
+      out.push(`  [${f.severity}] ${visible(f.id)}`);
       out.push(`      ${f.title}: ${visible(f.detail)}`);
       out.push(`      fix: ${f.remediation}`);
       out.push(`      OWASP ${f.owasp.join('; ')} | NIST AI RMF ${f.nist.join(', ')} | ATLAS ${f.atlas.map((a) => `${a} ${MITRE_ATLAS[a] ?? ''}`.trim()).join('; ')}`);

@@ -69,7 +69,7 @@ export function registerDiscover(program: Command, setExit: SetExit): void {
         err(`wrote ${file} (${Object.keys(entries).length} tools${kept.length > 0 ? `; kept previous entries of unreachable ${kept.join(', ')}` : ''})`);
       }
       if (result.servers.every((s) => s.status !== 'ok')) {
-        throw new CapframeError('upstream_unavailable', `no server answered (${result.servers.map((s) => `${s.name}: ${s.error ?? 'unreachable'}`).join('; ')})`);
+        throw new CapframeError('upstream_unavailable', `no server answered (${result.servers.map((s) => `${s.name}: ${visible(s.error ?? 'unreachable')}`).join('; ')})`);
       }
       setExit(EXIT_OK);
     });
@@ -94,7 +94,7 @@ function showProgress(event: DiscoverProgress): void {
       err(`… ${name}: listing tools`);
       break;
     case 'done':
-      err(`✓ ${name}: ${event.toolCount ?? 0} tools`);
+      err(`✓ ${name}: ${event.toolCount ?? 0} tool${event.toolCount === 1 ? '' : 's'}`);
       break;
     case 'failed':
       err(`✗ ${name}: ${visible(event.error ?? 'unreachable')}`);
