@@ -115,10 +115,10 @@ describe('capframe discover', () => {
   it('reports a server that does not answer within --timeout as unreachable and still lists the others', () => {
     const policy = writePolicy({ silent: SILENT, database: EXAMPLES.database });
     const started = Date.now();
-    const r = cli(['discover', '--policy', policy, '--timeout', '1']);
-    expect(Date.now() - started).toBeLessThan(6000);
+    const r = cli(['discover', '--policy', policy, '--timeout', '2.5']);
+    expect(Date.now() - started).toBeLessThan(9000);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^silent\s+-\s+unreachable\s+server "silent" .*no answer to initialize within 1s$/m);
+    expect(r.stdout).toMatch(/^silent\s+-\s+unreachable\s+server "silent" .*no answer to initialize within 2\.5s$/m);
     expect(r.stdout).toMatch(/^database\s+query\s+/m);
     expect(r.stdout).toMatch(/^database\s+update\s+/m);
   });
