@@ -210,16 +210,32 @@ function upstreamError(name: string, target: string, error: unknown, timeoutMs: 
 
 function describeFailure(error: unknown, timeoutMs: number): string {
   if (error instanceof DeadlineError) return `no answer to initialize within ${formatSeconds(timeoutMs)}`;
-  const err = error as { code?: unknown; message?: unknown; cause?: { code?: unknown } } | undefined;
-  const code = err?.code ?? err?.cause?.code;
+  const err = error as { code?: unknown; message?: unknown } | undefined;
+  const code = systemErrorCode(error);
   if (code === 'ENOENT') return 'command not found';
   if (code === 'EACCES') return 'command is not executable';
   if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  if (code === 'ENETUNREACH' || code === 'EHOSTUNREACH') return 'network unreachable';
+  if (code === 'ECONNRESET') return 'connection reset';
   // McpError RequestTimeout is -32001.
-  if (code === -32001) return `no answer to initialize within ${formatSeconds(timeoutMs)}`;
+  if (err?.code === -32001) return `no answer to initialize within ${formatSeconds(timeoutMs)}`;
   const message = typeof err?.message === 'string' ? err.message : String(error);
   if (/connection closed/i.test(message)) return 'the server exited or closed the connection during initialize';
-  return message.split('\n')[0] ?? message;
+  const cause = (error as { cause?: { message?: unknown } } | undefined)?.cause?.message;
+  const line = message.split('\n')[0] ?? message;
+  return typeof cause === 'string' && cause !== '' ? `${line} (${cause.split('\n')[0]})` : line;
+}
+
+/** The first string `code` along the `cause` chain: fetch hides ECONNREFUSED a few causes deep under "fetch failed". */
+function systemErrorCode(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 5 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 function formatSeconds(ms: number): string {

@@ -152,7 +152,7 @@ describe('connectUpstream over Streamable HTTP', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
     const e = await failure(connectUpstream('down', { url: `http://127.0.0.1:${port}/mcp` }, { timeoutMs: 3000 }));
-    expect(e.message).toMatch(/^server "down" \(http:\/\/127\.0\.0\.1:\d+\/mcp\): /);
+    expect(e.message).toMatch(/^server "down" \(http:\/\/127\.0\.0\.1:\d+\/mcp\): connection refused$/);
     const bad = await failure(connectUpstream('bad', { url: 'ftp://example.com/mcp' }, { timeoutMs: 3000 }));
     expect(bad.message).toBe('server "bad": url must be http:// or https://, got ftp:');
   });
