@@ -261,8 +261,11 @@ export const execRule: ToolRule = (ctx) => {
   return finding(ctx, 'CF-EXEC-001', 'critical', `${capitalize(reasons.join('; '))}.`, params.map(displayPath));
 };
 
-/** CF-MONEY-001: a money-like number with no maximum. */
+/** CF-MONEY-001: a money-like number with no maximum, in a tool that may act on it. */
 export const moneyRule: ToolRule = (ctx) => {
+  // A declared read-only tool moves no money ("convert {amount}"); a read-only claim on a
+  // tool named like a payment is caught by CF-MUT-001 instead.
+  if (ctx.readOnly && mutationVerbs(ctx.nameWords).length === 0) return undefined;
   const nodes = argNodes(ctx).filter(isUnboundedMoney);
   if (nodes.length === 0) return undefined;
   const args = nodes.map(displayPath);

@@ -81,6 +81,7 @@ describe('CF-MONEY-001 unbounded money (high)', () => {
     ['anyOf branch without maximum', tool('pay', { amount: { anyOf: [{ type: 'number', maximum: 10 }, { type: 'number' }] } })],
     ['via $ref', { name: 'transfer', inputSchema: { type: 'object', properties: { m: { $ref: '#/$defs/m' } }, $defs: { m: { type: 'object', properties: { fee: { type: 'number' } } } } } } as Tool],
     ['untyped amount', tool('tip', { amount: {} })],
+    ['read-only claim on a refund', tool('refund', { amount: { type: 'number' } }, { annotations: READ_ONLY })],
   ])('fires: %s', (_label, t) => {
     expect(only(t, 'CF-MONEY-001')?.severity).toBe('high');
   });
@@ -98,6 +99,7 @@ describe('CF-MONEY-001 unbounded money (high)', () => {
     ['a count, not money', tool('list_invoices', { total_pages: { type: 'integer' } })],
     ['amount as an enum', tool('tip', { amount: { type: 'number', enum: [1, 2, 5] } })],
     ['string amount', tool('note', { amount: { type: 'string', pattern: '^[0-9]+$' } })],
+    ['declared read-only (a quote moves no money)', tool('convert_currency', { amount: { type: 'number' } }, { annotations: READ_ONLY })],
   ])('stays quiet: %s', (_label, t) => {
     expect(rules(t)).not.toContain('CF-MONEY-001');
   });
