@@ -4,9 +4,10 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 
 import { CapframeError } from '../../errors.js';
+import { draftPolicyFromServers } from '../../discover/index.js';
 import { loadPolicy } from '../../policy/index.js';
 import { openFileStore } from '../../store/file-store.js';
-import { out } from '../exit.js';
+import { err, out } from '../exit.js';
 import type { SetExit } from './index.js';
 
 /** The seed policy of SPEC §1, byte for byte what `init` writes. */
@@ -22,26 +23,60 @@ export const SEED_POLICY = `capframe:
       ttl: 60
 `;
 
+interface InitOptions {
+  policy: string;
+  force?: boolean;
+  fromDiscovery?: boolean;
+  out?: string;
+  timeout?: string;
+}
+
+/** The policy text to write: the seed, or a draft from the servers `--policy` names. */
+async function policyText(opts: InitOptions): Promise<string> {
+  if (opts.fromDiscovery !== true) return SEED_POLICY;
+  if (!existsSync(resolve(opts.policy))) {
+    throw new CapframeError('invalid_argument', `--from-discovery reads the servers of ${opts.policy}, which does not exist; write one with a servers: block first`);
+  }
+  const seconds = opts.timeout === undefined ? undefined : Number(opts.timeout);
+  if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0)) {
+    throw new CapframeError('invalid_argument', `--timeout must be a positive number of seconds, got "${opts.timeout}"`);
+  }
+  return draftPolicyFromServers(opts.policy, {
+    ...(seconds !== undefined && { timeoutMs: seconds * 1000 }),
+    onProgress: (event) => {
+      if (event.phase === 'failed') err(`capframe: ${event.server} did not answer (${event.error ?? 'unknown error'}); its tools are not in the draft`);
+    },
+  });
+}
+
 export function registerInit(program: Command, setExit: SetExit): void {
   program
     .command('init')
     .description('write a starting policy and an issuer key')
-    .requiredOption('--policy <file>', 'policy file to create')
+    .requiredOption('--policy <file>', 'policy file to create (with --from-discovery: the policy whose servers are discovered)')
     .option('--force', 'overwrite an existing policy file')
-    .action(async (opts: { policy: string; force?: boolean }) => {
-      const file = resolve(opts.policy);
-      if (existsSync(file) && opts.force !== true) {
-        throw new CapframeError('invalid_argument', `${opts.policy} already exists; pass --force to overwrite it`);
+    .option('--from-discovery', 'draft a least-privilege policy from the tools of the servers in --policy')
+    .option('--out <file>', 'with --from-discovery, write the draft here instead of over --policy')
+    .option('--timeout <s>', 'with --from-discovery, seconds to wait for each server')
+    .action(async (opts: InitOptions) => {
+      const target = resolve(opts.out ?? opts.policy);
+      const shown = opts.out ?? opts.policy;
+      if (existsSync(target) && opts.force !== true) {
+        throw new CapframeError(
+          'invalid_argument',
+          `${shown} already exists; pass --force to overwrite it${opts.fromDiscovery === true && opts.out === undefined ? ' (or --out <file> for the draft)' : ''}`,
+        );
       }
+      const text = await policyText(opts);
       try {
-        writeFileSync(file, SEED_POLICY);
+        writeFileSync(target, text);
       } catch (error) {
-        throw new CapframeError('invalid_argument', `cannot write ${opts.policy}: ${(error as Error).message}`);
+        throw new CapframeError('invalid_argument', `cannot write ${shown}: ${(error as Error).message}`);
       }
-      const policy = await loadPolicy(file);
+      const policy = await loadPolicy(target);
       const store = openFileStore(policy.stateDir);
       const created = store.ensureIssuerKey();
-      out(`wrote ${opts.policy}`);
+      out(`wrote ${shown}${opts.fromDiscovery === true ? ' (drafted from discovery: review every rule before use)' : ''}`);
       out(`${created ? 'created' : 'kept existing'} issuer key ${store.paths.issuerKey}`);
       setExit(0);
     });

@@ -1,0 +1,112 @@
+// The proxy under load (SPEC §12 rows 5–6): proxy CPU per proxied call, and proxied
+// vs direct throughput against the same upstream at concurrency 16, in one run.
+// The upstream is examples/servers/database.js over Streamable HTTP; the proxy is a
+// real `capframe serve` child process; CPU comes from /proc/<pid>/stat.
+// Run: npm run build:ts && node bench/proxy.mjs
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CALLS = Number(process.env.PROXY_BENCH_CALLS ?? 2000);
+const CONCURRENCY = 16;
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+function cpuMicros(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND; // utime + stime
+}
+
+function start(args, env, ready) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk) => {
+      seen += chunk;
+      const m = ready.exec(seen);
+      if (m) resolve({ child, match: m });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${seen.slice(-500)}`)));
+  });
+}
+
+async function connect(url, headers = {}) {
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
+
+/** Runs CALLS calls with CONCURRENCY in flight; returns calls per second. */
+async function load(client, name, meta) {
+  let next = 0;
+  const worker = async () => {
+    while (next < CALLS) {
+      next += 1;
+      const r = await client.callTool({ name, arguments: { sql: 'SELECT * FROM customers WHERE id = 1' }, ...(meta && { _meta: meta }) });
+      if (r.isError) throw new Error(`call failed: ${JSON.stringify(r.content)}`);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return CALLS / ((performance.now() - t0) / 1000);
+}
+
+export async function runProxyBench() {
+  const dir = mkdtempSync(join(tmpdir(), 'capframe-bench-'));
+  const upstream = await start([join(ROOT, 'examples/servers/database.js'), '--http', '0'], {}, /127\.0\.0\.1:(\d+)/);
+  const upstreamUrl = `http://127.0.0.1:${upstream.match[1]}/mcp`;
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(policy, `capframe:
+  version: "0.2"
+  default_policy: deny
+  servers:
+    database: { url: "${upstreamUrl}" }
+  rules:
+    - tool: database.query
+      ttl: 3600
+`);
+  const proxy = await start([join(ROOT, 'bin/capframe.js'), 'serve', '--policy', policy, '--port', '0'], { CAPFRAME_LOG_LEVEL: 'warn' }, /serving (http:\S+)/);
+  try {
+    const direct = await connect(upstreamUrl);
+    const proxied = await connect(proxy.match[1]);
+    const issued = await proxied.callTool({ name: 'capframe.request_token', arguments: { tool: 'database.query' } });
+    const meta = { 'capframe/token': issued.structuredContent.token };
+    // Warm both paths, then alternate so drift on a shared machine hits both alike.
+    await load(direct, 'query');
+    await load(proxied, 'database.query', meta);
+    const rounds = { direct: [], proxied: [], cpu: [] };
+    for (let i = 0; i < 3; i++) {
+      rounds.direct.push(await load(direct, 'query'));
+      const before = cpuMicros(proxy.child.pid);
+      rounds.proxied.push(await load(proxied, 'database.query', meta));
+      rounds.cpu.push((cpuMicros(proxy.child.pid) - before) / CALLS);
+    }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    await direct.close();
+    await proxied.close();
+    return {
+      calls_per_round: CALLS,
+      concurrency: CONCURRENCY,
+      direct_calls_per_s: median(rounds.direct),
+      proxied_calls_per_s: median(rounds.proxied),
+      proxied_over_direct: median(rounds.proxied) / median(rounds.direct),
+      proxy_cpu_us_per_call: median(rounds.cpu),
+      rounds,
+    };
+  } finally {
+    proxy.child.kill('SIGTERM');
+    upstream.child.kill('SIGTERM');
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await runProxyBench();
+  console.log(JSON.stringify(r, null, 2));
+}
