@@ -9,7 +9,8 @@
  * One process writes at a time per file (appends of a single short line are atomic
  * on POSIX with O_APPEND, so concurrent CLI invocations do not interleave lines).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync, writeFileSync, chmodSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { CapframeError } from '../errors.js';
@@ -123,14 +124,25 @@ export function openFileStore(stateDir: string): FileStore {
     ensureIssuerKey() {
       if (existsSync(paths.issuerKey)) return false;
       ensureDir();
-      const pem = secretKeyToPem(generateKeyPair().secretKey);
+      // Write a private temporary file, then link it into place: link() fails if the key
+      // exists, so two processes starting at once never overwrite or half-read a key.
+      const tmp = `${paths.issuerKey}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        writeFileSync(paths.issuerKey, pem, { mode: 0o600, flag: 'wx' });
-        chmodSync(paths.issuerKey, 0o600); // the umask may have narrowed it further, never widened
+        const fd = openSync(tmp, 'wx', 0o600);
+        try {
+          writeSync(fd, secretKeyToPem(generateKeyPair().secretKey));
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        linkSync(tmp, paths.issuerKey);
+        return true;
       } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
         fail(`cannot write ${paths.issuerKey}: ${(error as Error).message}`, error);
+      } finally {
+        rmSync(tmp, { force: true });
       }
-      return true;
     },
     issuerKey() {
       const fromEnv = process.env.CAPFRAME_ISSUER_KEY;

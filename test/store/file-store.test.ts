@@ -72,3 +72,24 @@ describe('embedded file store', () => {
     expect(() => store.trustedKeys()).toThrow(/trusted\.keys:1: an Ed25519 public key is 32 bytes/);
   });
 });
+
+describe('issuer key creation under concurrency', () => {
+  it('eight processes creating the key at once end with one key that all of them read', async () => {
+    const { spawn } = await import('node:child_process');
+    const dir = join(tempDir(), 'state');
+    const script = `import { openFileStore } from ${JSON.stringify(new URL('../../dist/store/file-store.js', import.meta.url).href)};
+      const s = openFileStore(${JSON.stringify(dir)}); const created = s.ensureIssuerKey();
+      console.log(JSON.stringify({ created, pub: Buffer.from(s.issuerKey().publicKey).toString('hex') }));`;
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, () => new Promise<{ created: boolean; pub: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d));
+        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { created: boolean; pub: string }) : reject(new Error(`exit ${code}`))));
+      })),
+    );
+    expect(runs.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(runs.map((r) => r.pub)).size).toBe(1);
+    expect(statSync(join(dir, 'issuer.key')).mode & 0o777).toBe(0o600);
+  });
+});
