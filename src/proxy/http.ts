@@ -159,8 +159,16 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
           else sendJson(res, 404, { error: `no route for ${route}` });
         } catch (error) {
           if (error instanceof BodyTooLarge) {
-            sendJson(res, 413, { error: `request body larger than ${options.maxBodyBytes} bytes` }, { connection: 'close' });
+            // No `connection: close`: closing a socket with unread request bytes resets it,
+            // and a client still sending gets EPIPE instead of this answer. The rest of the
+            // body is read and dropped; a client still sending after 5 s is cut off.
+            sendJson(res, 413, { error: `request body larger than ${options.maxBodyBytes} bytes` });
             req.resume();
+            if (!req.complete) {
+              const cut = setTimeout(() => req.socket.destroy(), 5000).unref();
+              const keep = () => clearTimeout(cut);
+              req.once('end', keep).once('close', keep);
+            }
             return;
           }
           rt.log.error('http handler error', { route, error: (error as Error).message });
