@@ -194,7 +194,12 @@ export class Enforcer {
       outcome: { allowed: false, code, reason, agent, tokenId: null } satisfies Outcome,
     });
     if (caller.auth.kind === 'rejected') return fail('agent_unknown', caller.auth.reason);
-    const agent = caller.auth.kind === 'agent' ? caller.auth.agent : undefined;
+    if (caller.auth.kind === 'open') {
+      // Without agents the token alone authorizes a call; handing tokens to whoever
+      // asks would make that authorization meaningless. The operator mints them.
+      return fail('agent_unknown', 'token issuance needs an authenticated agent, and this policy defines no agents; mint tokens with `capframe mint`');
+    }
+    const agent = caller.auth.agent;
     if (!isRecord(args) || typeof args.tool !== 'string' || args.tool === '') {
       return fail('malformed_token', `${REQUEST_TOKEN_TOOL} needs {tool: string, capability?: string, ttl?: seconds}`, agent ?? null);
     }

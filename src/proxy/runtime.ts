@@ -3,8 +3,10 @@
  * live revocation, audit log, metrics, upstream pool and the Enforcer. The HTTP and
  * stdio front ends both sit on a Runtime.
  */
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+import { lockAuditLog } from '../audit/owner-lock.js';
 import { openAuditLog } from '../audit/writer.js';
 import { backendStatus } from '../backend/select.js';
 import { CapframeError } from '../errors.js';
@@ -31,6 +33,8 @@ export interface RuntimeOptions {
   defaultTimeoutMs?: number;
   /** How long `stop()` waits for in-flight calls (ms, default 30 s). */
   drainMs?: number;
+  /** Audit log path, overriding the policy's `audit.path` and `<state_dir>/audit.log`. */
+  auditLog?: string;
 }
 
 export interface Runtime {
@@ -70,7 +74,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (store.ensureIssuerKey()) log.info('created issuer key', { path: store.paths.issuerKey });
   const revoked = store.revokedIds();
   const verifier = createVerifier({ keys: store.trustedKeys(), revoked });
-  const audit = await openAuditLog(initial.audit.path ?? join(initial.stateDir, 'audit.log'), { logArgs: initial.audit.logArgs });
+  const auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
+  mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
+  const unlockAudit = lockAuditLog(auditPath);
+  let audit: Awaited<ReturnType<typeof openAuditLog>>;
+  try {
+    audit = await openAuditLog(auditPath, { logArgs: initial.audit.logArgs });
+  } catch (error) {
+    unlockAudit();
+    throw error;
+  }
   const metrics = createCapframeMetrics();
   const limiter = new RateLimiter();
   const sweep = setInterval(() => limiter.sweep(3600), 60_000);
@@ -139,6 +152,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       revocations.close();
       clearInterval(sweep);
       await audit.close();
+      unlockAudit();
       await upstreams.close();
       log.info('capframe runtime stopped');
     },

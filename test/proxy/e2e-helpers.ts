@@ -170,11 +170,14 @@ export async function connectHttp(url: string, headers: Record<string, string> =
   return client;
 }
 
+let stdioCount = 0;
+
 /** An SDK client that runs `capframe serve --policy <file> --stdio` as its own child. */
 export async function connectStdio(env: PolicyEnv, agentKey?: string): Promise<{ client: Client; stderr(): string }> {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [CLI, 'serve', '--policy', env.policyFile, '--stdio'],
+    // Each stdio proxy is its own process, so each gets its own audit log (one writer per log).
+    args: [CLI, 'serve', '--policy', env.policyFile, '--stdio', '--audit-log', join(env.dir, `audit-stdio-${++stdioCount}.log`)],
     cwd: env.dir,
     env: childEnv({ CAPFRAME_AGENT_KEY: agentKey }),
     stderr: 'pipe',

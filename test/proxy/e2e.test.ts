@@ -134,45 +134,19 @@ describe.each(KINDS)('the seed checklist and token checks through the proxy over
     expect(jsonOf(result)).toEqual(GB_ROWS);
   });
 
-  it('a token from the capframe.request_token tool gets the upstream\'s real result', async () => {
-    const before = env.calls().length;
-    const issued = await call(client, 'capframe.request_token', { tool: 'database.query', ttl: 30 });
-    expect(issued.isError ?? false).toBe(false);
-    const body = issued.structuredContent as { token: string; id: string; tool: string; expires_at: string };
-    expect(body).toEqual({ token: expect.stringMatching(/^cf1\./), id: expect.stringMatching(/^tok_/), tool: 'database.query', expires_at: expect.any(String) });
-    expect(JSON.parse(textOf(issued))).toEqual(body);
-    const lifetime = Date.parse(body.expires_at) - Date.now();
-    expect(lifetime).toBeGreaterThan(20_000);
-    expect(lifetime).toBeLessThanOrEqual(30_000);
-    expect(env.calls().length, 'request_token is answered by the proxy itself').toBe(before);
-
-    const sql = 'SELECT COUNT(*) FROM orders WHERE status = \'paid\'';
-    const result = await expectForwarded(env, () => call(client, 'database.query', { sql }, body.token), { server: 'database', tool: 'query', args: { sql } });
-    expect(jsonOf(result)).toEqual([{ count: 2 }]);
-  });
-
-  if (kind === 'http') {
-    it('a token from POST /v1/tokens gets the upstream\'s real result', async () => {
-      const response = await fetch(`${proxy.http!.origin}/v1/tokens`, {
+  it('with no agents defined, nobody can get a token from the proxy: tokens come from the operator (capframe mint)', async () => {
+    const issued = await expectDenied(env, () => call(client, 'capframe.request_token', { tool: 'database.query', ttl: 30 }), 'agent_unknown');
+    expect(textOf(issued)).toContain('this policy defines no agents');
+    if (proxy.http !== undefined) {
+      const response = await fetch(`${proxy.http.origin}/v1/tokens`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ tool: 'database.query' }),
       });
-      expect(response.status).toBe(200);
-      const body = (await response.json()) as { token: string; id: string; tool: string };
-      expect(body.tool).toBe('database.query');
-      const result = await expectForwarded(env, () => call(client, 'database.query', { sql: GB_CUSTOMERS }, body.token), {
-        server: 'database',
-        tool: 'query',
-        args: { sql: GB_CUSTOMERS },
-      });
-      expect(jsonOf(result)).toEqual(GB_ROWS);
-
-      const refused = await fetch(`${proxy.http!.origin}/v1/tokens`, { method: 'POST', body: JSON.stringify({ tool: 'payments.get_charge' }) });
-      expect(refused.status).toBe(403);
-      expect(await refused.json()).toMatchObject({ allowed: false, code: 'no_rule' });
-    });
-  }
+      expect(response.status).toBe(401);
+      expect(await response.json()).toMatchObject({ allowed: false, code: 'agent_unknown' });
+    }
+  });
 
   it('an expired token is DENIED expired and never reaches the upstream', async () => {
     const now = Math.floor(Date.now() / 1000);
@@ -198,7 +172,7 @@ describe.each(KINDS)('the seed checklist and token checks through the proxy over
   });
 
   it('a token revoked with `capframe revoke` while the server runs is DENIED revoked within one second, without a restart', async () => {
-    const { token, id } = await requestToken(client, 'database.query');
+    const { token, id } = mintCli(env, 'database.query');
     const args = { sql: 'SELECT id FROM orders WHERE id = 101' };
     const expected = { server: 'database', tool: 'query', args };
     await expectForwarded(env, () => call(client, 'database.query', args, token), expected);
@@ -221,14 +195,14 @@ describe.each(KINDS)('the seed checklist and token checks through the proxy over
     await expectDenied(env, () => call(client, 'database.query', args, token), 'revoked');
 
     // Same process, same session: a new token still works.
-    const fresh = await requestToken(client, 'database.query');
+    const fresh = mintCli(env, 'database.query');
     await expectForwarded(env, () => call(client, 'database.query', args, fresh.token), expected);
     if (proxy.http !== undefined) expect(proxy.http.stderr()).not.toMatch(/runtime stopped/);
   });
 
   if (kind === 'http') {
     it('POST /v1/revocations with CAPFRAME_ADMIN_KEY revokes at once; without the admin key it is refused', async () => {
-      const { token, id } = await requestToken(client, 'database.query');
+      const { token, id } = mintCli(env, 'database.query');
       const args = { sql: 'SELECT id FROM orders WHERE id = 102' };
       await expectForwarded(env, () => call(client, 'database.query', args, token), { server: 'database', tool: 'query', args });
 
@@ -251,7 +225,7 @@ describe.each(KINDS)('the seed checklist and token checks through the proxy over
       expect(verify.stdout).toMatch(/^DENIED revoked: /);
 
       // A printable token names its id too.
-      const other = await requestToken(client, 'database.query');
+      const other = mintCli(env, 'database.query');
       await expectForwarded(env, () => call(client, 'database.query', args, other.token), { server: 'database', tool: 'query', args });
       const byToken = await fetch(`${proxy.http!.origin}/v1/revocations`, {
         method: 'POST',
@@ -264,18 +238,18 @@ describe.each(KINDS)('the seed checklist and token checks through the proxy over
   }
 
   it('a token for database.query used on database.update is DENIED tool_mismatch', async () => {
-    const { token } = await requestToken(client, 'database.query');
+    const { token } = mintCli(env, 'database.query');
     await expectDenied(env, () => call(client, 'database.update', { table: 'orders', id: 101, fields: { status: 'shipped' } }, token), 'tool_mismatch');
     // The token itself is good for its own tool.
     await expectForwarded(env, () => call(client, 'database.query', { sql: GB_CUSTOMERS }, token), { server: 'database', tool: 'query', args: { sql: GB_CUSTOMERS } });
   });
 
   it('a call that breaks a constraint is DENIED constraint_failed', async () => {
-    const query = await requestToken(client, 'database.query');
+    const query = mintCli(env, 'database.query');
     await expectDenied(env, () => call(client, 'database.query', { sql: "UPDATE orders SET status = 'x'" }, query.token), 'constraint_failed');
     await expectDenied(env, () => call(client, 'database.query', { sql: 42 }, query.token), 'constraint_failed');
 
-    const refund = await requestToken(client, 'payments.refund');
+    const refund = mintCli(env, 'payments.refund');
     const big = { charge_id: 'ch_1003', amount: 500, currency: 'USD', reason: 'too much' };
     await expectDenied(env, () => call(client, 'payments.refund', big, refund.token), 'constraint_failed');
     await expectDenied(env, () => call(client, 'payments.refund', { ...big, amount: '20' }, refund.token), 'constraint_failed');
@@ -287,7 +261,7 @@ describe.each(KINDS)('the seed checklist and token checks through the proxy over
 
   if (kind === 'http') {
     it('the Capframe-Token header works as an alternative to _meta', async () => {
-      const { token } = await requestToken(client, 'database.query');
+      const { token } = mintCli(env, 'database.query');
       const headerClient = await proxy.connect({ tokenHeader: token });
       const result = await expectForwarded(env, () => call(headerClient, 'database.query', { sql: GB_CUSTOMERS }), {
         server: 'database',

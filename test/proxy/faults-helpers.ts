@@ -85,8 +85,8 @@ export function killAllServed(): void {
  * Starts `capframe serve --policy <file> --port 0` (backend selection inherited) in its
  * own process group and resolves once it prints `capframe: serving <url>`.
  */
-export async function startServe(policyFile: string, options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--policy', policyFile, '--port', '0'], {
+export async function startServe(policyFile: string, options: { env?: Record<string, string>; timeoutMs?: number; args?: string[] } = {}): Promise<Served> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--policy', policyFile, '--port', '0', ...(options.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -35,6 +35,10 @@ import {
   withTimeout,
 } from './faults-helpers.js';
 
+/** Token issuance needs an authenticated agent, so every fault test connects as this one. */
+const AGENT_KEY = 'cfk_faults-test-agent';
+const AGENTS = `  agents:\n    agent: { key_sha256: "${createHash('sha256').update(AGENT_KEY).digest('hex')}" }\n`;
+
 const clients: Client[] = [];
 async function client(url: string, agentKey?: string): Promise<Client> {
   const c = await connectClient(url, agentKey);
@@ -221,7 +225,7 @@ describe('faults (acceptance 5)', () => {
       `capframe:
   version: "0.2"
   default_policy: deny
-  servers:
+${AGENTS}  servers:
     database: ${server(join(FIXTURES, 'gated.js'), { GATED_SERVER: join(EXAMPLE_SERVERS, 'database.js'), HOLD_DOWN_FILE: hold, CALL_LOG: dbCalls })}
     payments: ${server(join(EXAMPLE_SERVERS, 'payments.js'), { CALL_LOG: payCalls })}
   rules:
@@ -230,7 +234,7 @@ describe('faults (acceptance 5)', () => {
 `,
     );
     const served = await startServe(policy);
-    const agent = await client(served.url);
+    const agent = await client(served.url, AGENT_KEY);
     const db = await requestToken(agent, 'database.query');
     const pay = await requestToken(agent, 'payments.get_charge');
     const query = { sql: 'SELECT id FROM orders WHERE status = \'paid\'' };
@@ -315,7 +319,7 @@ describe('faults (acceptance 5)', () => {
     const policyFor = (rules: string) => `capframe:
   version: "0.2"
   default_policy: deny
-  state_dir: ${q(join(dir, 'state'))}
+${AGENTS}  state_dir: ${q(join(dir, 'state'))}
   servers:
     database: ${server(join(EXAMPLE_SERVERS, 'database.js'))}
     payments: ${server(join(EXAMPLE_SERVERS, 'payments.js'))}
@@ -332,7 +336,7 @@ ${rules}`;
     writeFileSync(target, policyFor(queryRule));
     symlinkSync(target, policy);
     const served = await startServe(policy);
-    const agent = await client(served.url);
+    const agent = await client(served.url, AGENT_KEY);
     const pids = Object.fromEntries(Object.entries((await healthz(served.base)).upstreams).map(([name, h]) => [name, h.pid]));
     const granted = async (tool: string) => deniedCode(await call(agent, 'capframe.request_token', { tool })) === undefined;
     const listed = async () => (await agent.listTools()).tools.map((t) => t.name);
@@ -392,7 +396,7 @@ ${rules}`;
       `capframe:
   version: "0.2"
   default_policy: deny
-  servers:
+${AGENTS}  servers:
     database: ${server(join(EXAMPLE_SERVERS, 'database.js'))}
   rules:
     - { tool: database.query, ttl: 120 }
@@ -436,7 +440,7 @@ ${rules}`;
 
     // Still serving: health, a new MCP session and a real tool call.
     expect((await healthz(served.base)).upstreams.database?.up).toBe(true);
-    const agent = await client(served.url);
+    const agent = await client(served.url, AGENT_KEY);
     const { token } = await requestToken(agent, 'database.query');
     const r = await call(agent, 'database.query', { sql: 'SELECT id FROM orders WHERE total > 100' }, token);
     expect(JSON.parse(textOf(r))).toEqual([{ id: 103 }]);
@@ -453,15 +457,15 @@ ${rules}`;
       `capframe:
   version: "0.2"
   default_policy: deny
-  servers:
+${AGENTS}  servers:
     slow: ${server(join(FIXTURES, 'slow.js'), { CALL_LOG: calls })}
   rules:
     - { tool: slow.sleep, ttl: 120 }
 `,
     );
     const served = await startServe(policy);
-    const agent = await client(served.url);
-    const idle = await client(served.url); // a second, idle session must not hold up the exit
+    const agent = await client(served.url, AGENT_KEY);
+    const idle = await client(served.url, AGENT_KEY); // a second, idle session must not hold up the exit
     expect((await idle.listTools()).tools.map((t) => t.name)).toContain('slow.sleep');
     const { token } = await requestToken(agent, 'slow.sleep');
 
@@ -501,7 +505,7 @@ ${rules}`;
     const policyWith = (dbEnv: Record<string, string>) => `capframe:
   version: "0.2"
   default_policy: deny
-  servers:
+${AGENTS}  servers:
     database: ${server(join(EXAMPLE_SERVERS, 'database.js'), { CALL_LOG: dbCalls, ...dbEnv })}
     payments: ${server(join(EXAMPLE_SERVERS, 'payments.js'))}
   rules:
@@ -516,7 +520,7 @@ ${rules}`;
 
     const query = { sql: 'SELECT name FROM customers WHERE id = 2' };
     const useBoth = async (url: string) => {
-      const agent = await client(url);
+      const agent = await client(url, AGENT_KEY);
       const db = await requestToken(agent, 'database.query');
       const pay = await requestToken(agent, 'payments.get_charge');
       const charge = await call(agent, 'payments.get_charge', { charge_id: 'ch_1002' }, pay.token);

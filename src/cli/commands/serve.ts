@@ -18,6 +18,7 @@ export interface ServeOptions {
   stdio?: boolean;
   maxBody: string;
   jsonResponse?: boolean;
+  auditLog?: string;
 }
 
 function positive(value: string, name: string): number {
@@ -31,7 +32,7 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
   if (opts.stdio !== true && opts.port === undefined) throw new CapframeError('invalid_argument', 'pass --port <n> (HTTP) or --stdio');
   const port = opts.port === undefined ? 0 : positive(opts.port, '--port');
   const maxBodyBytes = positive(opts.maxBody, '--max-body');
-  const rt = await startRuntime({ policyFile: opts.policy });
+  const rt = await startRuntime({ policyFile: opts.policy, ...(opts.auditLog !== undefined && { auditLog: opts.auditLog }) });
   process.on('SIGHUP', () => void rt.reloadPolicy());
 
   let stopping = false;
@@ -86,6 +87,7 @@ export function registerServe(program: Command, setExit: SetExit): void {
     .option('--stdio', 'serve one MCP client over stdin/stdout instead of HTTP (agent key from CAPFRAME_AGENT_KEY)')
     .option('--max-body <bytes>', 'largest request body accepted; larger gets 413', String(1024 * 1024))
     .option('--json-response', 'answer POSTs with JSON instead of SSE streams')
+    .option('--audit-log <file>', "audit log (default: the policy's audit.path, else <state_dir>/audit.log); one process per log")
     .action(async (opts: ServeOptions) => {
       await serve(opts, (url) => err(`capframe: serving ${url}`));
       setExit(0);
