@@ -1,4 +1,4 @@
-// `npm test`: builds the TypeScript, then runs the whole suite once per backend —
+// `npm test`: builds and type-checks the TypeScript (src and tests), then runs the whole suite once per backend —
 // native (when the addon is built) and TypeScript — and prints one closing line.
 // CAPFRAME_REQUIRE_NATIVE=1 (set by CI) fails when the native addon is missing.
 // Extra arguments go to vitest, e.g. `npm test -- test/token`.
@@ -12,8 +12,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args, env = {}) =>
   spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
 
-if (run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']) !== 0) {
+const tsc = join(root, 'node_modules/typescript/bin/tsc');
+if (run(process.execPath, [tsc, '-p', 'tsconfig.json']) !== 0) {
   console.error('capframe: TypeScript build failed');
+  process.exit(1);
+}
+// The tests are TypeScript too, held to the same strict settings.
+if (run(process.execPath, [tsc, '-p', 'tsconfig.test.json']) !== 0) {
+  console.error('capframe: type errors in src/ or test/');
   process.exit(1);
 }
 

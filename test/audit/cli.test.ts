@@ -7,35 +7,17 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { openAuditLog } from '../../src/audit/writer.js';
 import { CLI, ROOT, cli } from '../helpers.js';
 import { entry, tempDir, writeLog } from './helpers.js';
-
-/** Builds dist/ only when it is older than the sources of this command (npm test builds first). */
-function ensureBuilt(): void {
-  const built = join(ROOT, 'dist', 'cli', 'commands', 'audit.js');
-  const sources = [
-    join(ROOT, 'src', 'cli', 'commands', 'audit.ts'),
-    join(ROOT, 'src', 'cli', 'commands', 'index.ts'),
-    ...readdirSync(join(ROOT, 'src', 'audit')).map((f) => join(ROOT, 'src', 'audit', f)),
-  ];
-  const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs));
-  if (existsSync(built) && statSync(built).mtimeMs >= newest) return;
-  spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-  expect(existsSync(built), 'dist/cli/commands/audit.js was not built').toBe(true);
-}
 
 let dir: string;
 let cleanup: () => Promise<void>;
 let log: string;
 let lines: string[];
 
-beforeAll(() => ensureBuilt(), 120_000);
 beforeEach(async () => {
   ({ dir, cleanup } = await tempDir());
   log = join(dir, 'audit.log');

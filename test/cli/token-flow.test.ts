@@ -65,7 +65,7 @@ describe('capframe token CLI', () => {
   it('denies a token with one byte flipped, one signed by another key, and an expired one', () => {
     const bytes = fromPrintable(token)!;
     const flipped = new Uint8Array(bytes);
-    flipped[flipped.length - 70] ^= 0x01;
+    flipped[flipped.length - 70]! ^= 0x01;
     const r1 = cli(['verify', '--policy', policy, '--token', toPrintable(flipped)]);
     expect(r1.code).toBe(2);
     expect(r1.stdout).toMatch(/^DENIED bad_signature: /);

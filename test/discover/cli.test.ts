@@ -41,13 +41,6 @@ const EXAMPLES = {
 const EVERYTHING = `{ command: ${NODE}, args: [${JSON.stringify(join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'))}, stdio] }`;
 const SILENT = `{ command: ${NODE}, args: [${JSON.stringify(join(FIXTURES, 'silent-server.js'))}] }`;
 
-beforeAll(() => {
-  // The CLI runs from dist/; build when it is missing or older than the sources it needs.
-  const built = join(ROOT, 'dist', 'cli', 'commands', 'discover.js');
-  const sources = ['src/cli/commands/discover.ts', 'src/discover/rules.ts', 'src/discover/report.ts', 'src/discover/lock.ts', 'src/mcp/connect.ts'];
-  const stale = !existsSync(built) || sources.some((s) => statSync(join(ROOT, s)).mtimeMs > statSync(built).mtimeMs);
-  if (stale) spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
-}, 120_000);
 
 describe('capframe discover', () => {
   it('prints a table with server, tool, risk and findings, and nothing on stderr when it is not a terminal', () => {

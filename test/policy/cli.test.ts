@@ -2,32 +2,12 @@
  * `capframe policy check` and `capframe policy test` as real child processes
  * against the compiled CLI.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { cli, ROOT, tempDir } from '../helpers.js';
-
-/** Newest modification time under a directory. */
-function newest(dir: string): number {
-  let t = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    t = Math.max(t, entry.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Builds dist/ when the compiled policy code is missing or older than its sources. */
-function ensureBuilt(): void {
-  const built = join(ROOT, 'dist', 'cli', 'commands', 'policy.js');
-  const sources = Math.max(newest(join(ROOT, 'src', 'policy')), statSync(join(ROOT, 'src', 'cli', 'commands', 'policy.ts')).mtimeMs);
-  if (existsSync(built) && statSync(built).mtimeMs >= sources && existsSync(join(ROOT, 'dist', 'policy', 'index.js'))) return;
-  spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
-  if (!existsSync(built)) throw new Error('TypeScript build did not produce dist/cli/commands/policy.js');
-}
 
 const SEED = `capframe:
   version: "0.2"
@@ -47,9 +27,8 @@ const EXAMPLE_CASES = join(ROOT, 'examples', 'cases.yaml');
 describe('capframe policy', () => {
   let dir: string;
   beforeAll(() => {
-    ensureBuilt();
     dir = tempDir('capframe-policy-cli-');
-  }, 120_000);
+  });
 
   it('check: the seed policy passes with a summary', () => {
     const file = join(dir, 'seed.yaml');

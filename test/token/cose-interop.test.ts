@@ -33,7 +33,7 @@ describe('COSE interoperability', () => {
     const other = Ed25519Key.fromPublic(generateKeyPair().publicKey);
     expect(() => Sign1Message.fromBytes(other, minted.bytes)).toThrow();
     const tampered = new Uint8Array(minted.bytes);
-    tampered[tampered.length - 70] ^= 1;
+    tampered[tampered.length - 70]! ^= 1;
     expect(() => Sign1Message.fromBytes(Ed25519Key.fromPublic(pair.publicKey), tampered)).toThrow();
   });
 
