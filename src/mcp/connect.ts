@@ -21,6 +21,14 @@ export type UpstreamConfig =
   | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; timeout?: number }
   | { url: string; headers?: Record<string, string>; timeout?: number };
 
+/** A negotiated Streamable HTTP session: where to post and the headers that name the session. */
+export interface HttpSession {
+  url: URL;
+  headers: Record<string, string>;
+  sessionId(): string | undefined;
+  protocolVersion(): string | undefined;
+}
+
 /** How to connect. */
 export interface ConnectOptions {
   /** Deadline for the MCP `initialize` handshake, in milliseconds. */
@@ -39,6 +47,8 @@ export interface ConnectOptions {
 export interface Upstream {
   client: Client;
   transport: 'stdio' | 'http';
+  /** The Streamable HTTP session the client negotiated (http only), for callers that post to it directly. */
+  http?: HttpSession;
   /** Child process id (stdio only). */
   pid?: number;
   /** The last few KiB the stdio child wrote to stderr; useful in error messages. */
@@ -163,7 +173,13 @@ export async function connectUpstream(name: string, config: UpstreamConfig, opts
     await close();
     throw upstreamError(name, url.origin + url.pathname, error, opts.timeoutMs, '');
   }
-  return { client, transport: 'http', stderrTail: () => '', close };
+  const http: HttpSession = {
+    url,
+    headers: config.headers ?? {},
+    sessionId: () => transport.sessionId,
+    protocolVersion: () => transport.protocolVersion,
+  };
+  return { client, transport: 'http', http, stderrTail: () => '', close };
 }
 
 /** Options for {@link listAllTools}. */

@@ -17,6 +17,7 @@ import type { AuthResult } from './auth.js';
 import type { Logger } from './log.js';
 import type { CapframeMetrics } from './metrics.js';
 import type { RateLimiter } from './rate-limit.js';
+import { UpstreamCallError } from './http-upstream-call.js';
 import type { UpstreamPool } from './upstreams.js';
 
 /** The tool every agent sees, for getting tokens (SPEC §6). */
@@ -177,8 +178,13 @@ export class Enforcer {
       // The upstream receives the token too, so a guarded server can verify it itself.
       return await this.deps.upstreams.call(server, name, args, { [TOKEN_META_KEY]: token });
     } catch (error) {
-      this.deps.log.warn('upstream call failed', { tool, error: (error as Error).message });
-      return denial('upstream_unavailable', `upstream "${server}" did not answer: ${(error as Error).message}`);
+      const message = (error as Error).message;
+      this.deps.log.warn('upstream call failed', { tool, error: message });
+      if (error instanceof UpstreamCallError && error.kind === 'rpc') {
+        // The call was allowed and reached a live upstream, which refused it: its error, not a denial.
+        return { content: [{ type: 'text', text: `upstream "${server}" answered with an error: ${message}` }], isError: true };
+      }
+      return denial('upstream_unavailable', `upstream "${server}" did not answer: ${message}`);
     } finally {
       this.deps.metrics.upstreamCall.labels(server).observe((performance.now() - started) / 1000);
     }

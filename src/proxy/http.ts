@@ -10,7 +10,10 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 
 import { tokenId } from '../token/claims.js';
-import { authenticate, bearerOf } from './auth.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+
+import { authenticate, bearerOf, type AuthResult } from './auth.js';
+import type { Caller } from './enforce.js';
 import type { Runtime } from './runtime.js';
 import { authInfoFor, createSessionServer } from './mcp-server.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
@@ -23,6 +26,30 @@ export interface HttpOptions {
 }
 
 class BodyTooLarge extends Error {}
+
+/**
+ * A lone, well-formed `tools/call` request on an established session whose client
+ * accepts a JSON answer and speaks a protocol version we know; else undefined.
+ */
+function fastToolCall(req: IncomingMessage, body: unknown): { id: string | number; name: string; arguments: unknown; meta: unknown } | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const m = body as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
+  if (m.jsonrpc !== '2.0' || m.method !== 'tools/call' || (typeof m.id !== 'string' && typeof m.id !== 'number')) return undefined;
+  if (typeof m.params !== 'object' || m.params === null) return undefined;
+  const p = m.params as { name?: unknown; arguments?: unknown; _meta?: unknown };
+  if (typeof p.name !== 'string') return undefined;
+  if (!(req.headers.accept ?? '').includes('application/json')) return undefined;
+  const version = req.headers['mcp-protocol-version'];
+  if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return undefined;
+  return { id: m.id, name: p.name, arguments: p.arguments, meta: p._meta };
+}
+
+/** Who calls, as the HTTP request says: the agent's authentication and any Capframe-Token header. */
+function callerFrom(req: IncomingMessage, auth: AuthResult): Caller {
+  const header = req.headers['capframe-token'];
+  const headerToken = Array.isArray(header) ? header[0] : header;
+  return headerToken === undefined ? { auth } : { auth, headerToken };
+}
 
 /** Reads the whole body, refusing to buffer more than `limit` bytes. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -78,6 +105,14 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
     const sessionId = req.headers['mcp-session-id'];
     const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
     if (existing !== undefined) {
+      const call = fastToolCall(req, parsed);
+      if (call !== undefined) {
+        // The per-call hot path: answered here as plain JSON, not through the SDK's
+        // web-stream transport. Anything unusual falls through to the SDK below.
+        const result = await rt.enforcer.callTool(callerFrom(req, auth), call.name, call.arguments, call.meta);
+        sendJson(res, 200, { jsonrpc: '2.0', id: call.id, result });
+        return;
+      }
       await existing.transport.handleRequest(req, res, parsed);
       return;
     }

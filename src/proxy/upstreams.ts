@@ -3,10 +3,11 @@
  * under `<server>.<tool>`, pinning against `capframe.lock.json`, and reconnection
  * with backoff when a server goes away — while the other servers keep working.
  */
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 
 import { compareToLock, type LockFile } from '../discover/lock.js';
 import { connectUpstream, listAllTools, upstreamTimeoutMs, type Upstream, type UpstreamConfig } from '../mcp/connect.js';
+import { callToolOverHttp, UpstreamCallError } from './http-upstream-call.js';
 import type { Logger } from './log.js';
 
 /** Where a `<server>.<tool>` name stands. */
@@ -98,7 +99,21 @@ export class UpstreamPool {
     const s = this.servers.get(server);
     if (s?.upstream === undefined || !s.up) throw new Error(`upstream "${server}" is unavailable`);
     const timeout = upstreamTimeoutMs(s.config, this.options.defaultTimeoutMs);
-    return (await s.upstream.client.callTool({ name, arguments: args, _meta: meta }, undefined, { timeout })) as CallToolResult;
+    if (s.upstream.http !== undefined) {
+      try {
+        return await callToolOverHttp(s.upstream.http, name, args, meta, timeout);
+      } catch (error) {
+        // 404 on a session we negotiated: the upstream restarted and forgot it.
+        if (error instanceof UpstreamCallError && error.status === 404) this.lost(s, s.upstream, 'session expired (HTTP 404)');
+        throw error;
+      }
+    }
+    try {
+      return (await s.upstream.client.callTool({ name, arguments: args, _meta: meta }, undefined, { timeout })) as CallToolResult;
+    } catch (error) {
+      const transportFailure = !(error instanceof McpError) || error.code === ErrorCode.RequestTimeout || error.code === ErrorCode.ConnectionClosed;
+      throw new UpstreamCallError((error as Error).message, transportFailure ? 'transport' : 'rpc');
+    }
   }
 
   health(): Record<string, ServerHealth> {
@@ -146,14 +161,7 @@ export class UpstreamPool {
       s.attempt = 0;
       delete s.lastError;
       // A stdio child that dies closes the transport: mark the server down and reconnect.
-      upstream.client.onclose = () => {
-        if (this.closed || s.upstream !== upstream) return;
-        s.up = false;
-        s.lastError = 'connection closed';
-        log.warn('upstream went away', { server: s.name, pid: upstream.pid });
-        this.options.onChange?.(s.name, false);
-        this.schedule(s);
-      };
+      upstream.client.onclose = () => this.lost(s, upstream, 'connection closed');
       log.info('upstream connected', { server: s.name, transport: upstream.transport, pid: upstream.pid, tools: s.tools.size, held: s.held.size });
       this.options.onChange?.(s.name, true);
     } catch (error) {
@@ -163,6 +171,16 @@ export class UpstreamPool {
       this.options.onChange?.(s.name, false);
       this.schedule(s);
     }
+  }
+
+  /** Marks a server down after its connection failed, and reconnects with backoff. */
+  private lost(s: ServerState, upstream: Upstream, reason: string): void {
+    if (this.closed || s.upstream !== upstream || !s.up) return;
+    s.up = false;
+    s.lastError = reason;
+    this.options.log.warn('upstream went away', { server: s.name, pid: upstream.pid, reason });
+    this.options.onChange?.(s.name, false);
+    this.schedule(s);
   }
 
   private schedule(s: ServerState): void {

@@ -79,7 +79,8 @@ export async function runServer({ name, version = '1.0.0', defineTools }) {
       return;
     }
     const server = buildServer(name, version, defineTools);
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    // MCP_JSON_RESPONSE=1 answers POSTs with plain JSON instead of an SSE stream.
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: process.env.MCP_JSON_RESPONSE === '1' });
     res.on('close', () => {
       void transport.close();
       void server.close();
