@@ -28,5 +28,18 @@ try {
   console.log(`\n(decide benchmark unavailable: ${error.message})`);
 }
 
+try {
+  const { runProxyBench } = await import('./proxy.mjs');
+  const proxy = await runProxyBench();
+  console.log(`\nProxy (database example over Streamable HTTP, ${proxy.calls_per_round} calls per round, concurrency ${proxy.concurrency}, median of 3 rounds)`);
+  console.log(`  direct:  ${proxy.direct_calls_per_s.toFixed(0)} calls/s`);
+  console.log(`  proxied: ${proxy.proxied_calls_per_s.toFixed(0)} calls/s  (ratio ${proxy.proxied_over_direct.toFixed(3)}, target >= 0.85)`);
+  console.log(`  proxy process CPU per call: ${proxy.proxy_cpu_us_per_call.toFixed(0)} us (HTTP both ways included); decision path median: ${proxy.decision_path_us_median} us`);
+  console.log(`  upstream process CPU per direct call, for scale: ${proxy.upstream_cpu_us_per_direct_call.toFixed(0)} us`);
+  results.sections.proxy = proxy;
+} catch (error) {
+  console.log(`\n(proxy benchmark failed: ${error.message})`);
+}
+
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 console.log('\nwrote bench/results.json');
