@@ -13,6 +13,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
 import { CapframeError } from './errors.js';
+import { isRecord } from './lib/is-record.js';
 import { denial, TOKEN_META_KEY } from './proxy/enforce.js';
 import { deny, type Decision } from './verify/decision.js';
 import { createVerifier, type Verifier } from './verify/verifier.js';
@@ -229,10 +230,6 @@ function lowLevelServer(server: McpServer | Server): ProtocolInternals {
 
 function isObject(value: unknown): value is object {
   return typeof value === 'object' && value !== null;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function describe(value: unknown): string {

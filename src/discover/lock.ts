@@ -13,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 
 import { canonicalJson, sha256Hex } from '../audit/canonical-json.js';
 import { CapframeError } from '../errors.js';
+import { isRecord } from '../lib/is-record.js';
 import type { Tool } from './types.js';
 
 /** The lock file's name; it lives next to the policy file. */
@@ -273,10 +274,6 @@ function jsonSafe(value: unknown): unknown {
     return out;
   }
   return value;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function isHash(value: unknown): value is string {

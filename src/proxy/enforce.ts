@@ -7,6 +7,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
 import type { AuditLog } from '../audit/writer.js';
+import { isRecord } from '../lib/is-record.js';
 import type { SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
 import type { FileStore } from '../store/file-store.js';
@@ -68,10 +69,6 @@ export function denial(code: DecisionCode, reason: string): CallToolResult {
     isError: true,
     _meta: { [DECISION_META_KEY]: { allowed: false, code, reason } },
   };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 export class Enforcer {

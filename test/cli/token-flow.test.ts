@@ -116,7 +116,7 @@ describe('capframe token CLI', () => {
     [['mint', '--policy', 'missing.yaml', '--tool', 'x'], /^capframe: cannot read policy file missing\.yaml: no such file/],
     [['verify', '--token', 'x', '--bogus'], /^capframe: unknown option '--bogus'/],
     [['mint', '--policy', 'p.yaml'], /^capframe: required option '--tool <name>' not specified/],
-    [['mint', '--policy', 'p.yaml', '--tool', 'database.query', '--ttl', '-5'], /--ttl must be a positive whole number/],
+    [['mint', '--policy', 'p.yaml', '--tool', 'database.query', '--ttl', '-5'], /--ttl must be a whole number of at least 1, got "-5"/],
     [['frobnicate'], /^capframe: unknown command 'frobnicate'/],
   ])('bad input %j is one clear line, exit 1, no stack trace', (args, message) => {
     const r = cli(args, { cwd: dir });

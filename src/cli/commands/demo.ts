@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parseDocument } from 'yaml';
 
-import { encodeBase64url } from '../../lib/base64url.js';
 import { err } from '../exit.js';
+import { newAgentKey } from './agents.js';
 import type { SetExit } from './index.js';
 import { serve } from './serve.js';
 
@@ -23,9 +22,9 @@ export function writeDemoPolicy(dir: string): { policy: string; keys: Record<str
   const keys: Record<string, string> = {};
   const agents = doc.getIn(['capframe', 'agents']) as { items: { key: { value: string } }[] };
   for (const item of agents.items) {
-    const name = item.key.value;
-    keys[name] = `cfk_${encodeBase64url(randomBytes(32))}`;
-    doc.setIn(['capframe', 'agents', name, 'key_sha256'], createHash('sha256').update(keys[name]).digest('hex'));
+    const key = newAgentKey(item.key.value);
+    keys[key.agent] = key.api_key;
+    doc.setIn(['capframe', 'agents', key.agent, 'key_sha256'], key.key_sha256);
   }
   const servers = doc.getIn(['capframe', 'servers']) as { items: { key: { value: string } }[] };
   for (const item of servers.items) doc.setIn(['capframe', 'servers', item.key.value, 'cwd'], EXAMPLES);

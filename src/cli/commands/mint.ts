@@ -2,17 +2,10 @@ import type { Command } from 'commander';
 
 import { CapframeError } from '../../errors.js';
 import { mint } from '../../token/mint.js';
+import { parseWholeNumber } from '../args.js';
 import { openStore } from '../context.js';
 import { EXIT_DENIED, err, out } from '../exit.js';
 import type { SetExit } from './index.js';
-
-function positiveInt(value: string, name: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) {
-    throw new CapframeError('invalid_argument', `${name} must be a positive whole number of seconds, got "${value}"`);
-  }
-  return n;
-}
 
 export function registerMint(program: Command, setExit: SetExit): void {
   program
@@ -25,7 +18,7 @@ export function registerMint(program: Command, setExit: SetExit): void {
     .option('--ttl <seconds>', 'lifetime in seconds (capped by the rule)')
     .option('--json', 'print JSON')
     .action(async (opts: { policy: string; tool: string; capability?: string; agent?: string; ttl?: string; json?: boolean }) => {
-      const ttl = opts.ttl === undefined ? undefined : positiveInt(opts.ttl, '--ttl');
+      const ttl = opts.ttl === undefined ? undefined : parseWholeNumber(opts.ttl, '--ttl');
       const { store, policy } = await openStore({ policy: opts.policy });
       if (policy === undefined) throw new CapframeError('invalid_argument', '--policy is required');
       const agentNames = Object.keys(policy.agents);

@@ -8,6 +8,7 @@ import { authenticate } from '../../proxy/auth.js';
 import { createHttpServer } from '../../proxy/http.js';
 import { createSessionServer } from '../../proxy/mcp-server.js';
 import { startRuntime, type Runtime } from '../../proxy/runtime.js';
+import { parseWholeNumber } from '../args.js';
 import { err } from '../exit.js';
 import type { SetExit } from './index.js';
 
@@ -21,17 +22,11 @@ export interface ServeOptions {
   auditLog?: string;
 }
 
-function positive(value: string, name: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new CapframeError('invalid_argument', `${name} must be a whole number, got "${value}"`);
-  return n;
-}
-
 /** Runs until SIGTERM/SIGINT: drains in-flight calls, flushes the audit log, exits 0. */
 export async function serve(opts: ServeOptions, onListening?: (url: string, rt: Runtime) => void): Promise<void> {
   if (opts.stdio !== true && opts.port === undefined) throw new CapframeError('invalid_argument', 'pass --port <n> (HTTP) or --stdio');
-  const port = opts.port === undefined ? 0 : positive(opts.port, '--port');
-  const maxBodyBytes = positive(opts.maxBody, '--max-body');
+  const port = opts.port === undefined ? 0 : parseWholeNumber(opts.port, '--port', 0);
+  const maxBodyBytes = parseWholeNumber(opts.maxBody, '--max-body');
   const rt = await startRuntime({ policyFile: opts.policy, ...(opts.auditLog !== undefined && { auditLog: opts.auditLog }) });
   process.on('SIGHUP', () => void rt.reloadPolicy());
 
