@@ -100,16 +100,15 @@ export class Enforcer {
       const { server, name, token } = decided.forward;
       return await this.forward(server, name, args as Record<string, unknown>, token, tool);
     } catch (error) {
+      // Whatever failed — deciding or recording the decision — the call is not forwarded.
       this.deps.log.error('enforcement error', { tool, error: (error as Error).message });
-      if (outcome.allowed || outcome.code === 'internal_error') {
-        outcome = { ...outcome, allowed: false, code: 'internal_error', reason: 'internal error; the call was not forwarded' };
-        try {
-          this.record(outcome, tool, args, started);
-        } catch {
-          // The audit log itself failed; the denial below still stands.
-        }
+      const reason = 'internal error; the call was not forwarded';
+      try {
+        this.record({ ...outcome, allowed: false, code: 'internal_error', reason }, tool, args, started);
+      } catch {
+        // The audit log itself failed; the denial below still stands.
       }
-      return denial('internal_error', outcome.reason);
+      return denial('internal_error', reason);
     } finally {
       this.inFlight -= 1;
     }
@@ -124,7 +123,7 @@ export class Enforcer {
 
     if (caller.auth.kind === 'rejected') return deny('agent_unknown', caller.auth.reason);
     const agent = caller.auth.kind === 'agent' ? caller.auth.agent : undefined;
-    if (!isRecord(args)) return deny('malformed_token', 'tool arguments must be a JSON object', agent ?? null);
+    if (!isRecord(args)) return deny('constraint_failed', 'tool arguments must be a JSON object', agent ?? null);
 
     let token = isRecord(meta) && typeof meta[TOKEN_META_KEY] === 'string' ? (meta[TOKEN_META_KEY] as string) : caller.headerToken;
     if (token === undefined || token === '') {
