@@ -12,6 +12,22 @@ export type { Decision, DecisionCode } from './verify/decision.js';
 export { backendStatus, type BackendStatus } from './backend/select.js';
 export { openFileStore, type FileStore } from './store/file-store.js';
 export { capframeGuard, type GuardOptions } from './guard.js';
+export {
+  compileConstraints,
+  loadPolicy,
+  loadPolicySync,
+  parsePolicy,
+  watchPolicy,
+  type Constraint,
+  type DecideInput,
+  type Decision as PolicyDecision,
+  type Grant,
+  type Policy,
+  type PolicyWatcher,
+  type Rule,
+} from './policy/index.js';
+export { discover, draftPolicy, type DiscoveryResult, type Finding } from './discover/index.js';
+export { verifyAuditLog, openAuditLog, canonicalJson } from './audit/index.js';
 
 import { backendStatus } from './backend/select.js';
 
