@@ -8,7 +8,6 @@ import { parseDocument } from 'yaml';
 import { err } from '../exit.js';
 import { newAgentKey } from './agents.js';
 import type { SetExit } from './index.js';
-import { serve } from './serve.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
 
@@ -46,6 +45,7 @@ export function registerDemo(program: Command, setExit: SetExit): void {
     .option('--dir <dir>', 'where the demo policy and state go', '.capframe-demo')
     .action(async (opts: { port: string; host: string; dir: string }) => {
       const { policy, keys } = writeDemoPolicy(resolve(opts.dir));
+      const { serve } = await import('../../proxy/serve.js');
       await serve({ policy, port: opts.port, host: opts.host, maxBody: String(1024 * 1024) }, (url) => {
         err(`
 capframe demo: serving ${url}

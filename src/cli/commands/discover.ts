@@ -3,18 +3,8 @@ import { dirname, join } from 'node:path';
 
 import type { Command } from 'commander';
 
-import {
-  LOCK_FILE_NAME,
-  discoverPolicy,
-  formatTable,
-  lockEntries,
-  mergeLockEntries,
-  readLock,
-  toDocument,
-  visible,
-  writeLock,
-  type DiscoverProgress,
-} from '../../discover/index.js';
+import type { DiscoverProgress } from '../../discover/index.js';
+import { LOCK_FILE_NAME } from '../../discover/lock.js';
 import { CapframeError } from '../../errors.js';
 import { EXIT_OK, err } from '../exit.js';
 import type { SetExit } from './index.js';
@@ -39,7 +29,9 @@ export function registerDiscover(program: Command, setExit: SetExit): void {
     .option('--timeout <seconds>', "per-server deadline (default: each server's timeout, else 10)")
     .action(async (flags: DiscoverFlags) => {
       const timeoutMs = parseTimeout(flags.timeout);
-      const progress = process.stderr.isTTY ? showProgress : undefined;
+      // Loaded here, not at start-up: it brings the MCP SDK, which other commands never need.
+      const { discoverPolicy, formatTable, lockEntries, mergeLockEntries, readLock, toDocument, visible, writeLock } = await import('../../discover/index.js');
+      const progress = process.stderr.isTTY ? (event: DiscoverProgress) => showProgress(event, visible) : undefined;
       const { policy, result } = await discoverPolicy(flags.policy, {
         ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         ...(progress ? { onProgress: progress } : {}),
@@ -84,7 +76,7 @@ function parseTimeout(raw: string | undefined): number | undefined {
   return Math.round(seconds * 1000);
 }
 
-function showProgress(event: DiscoverProgress): void {
+function showProgress(event: DiscoverProgress, visible: (text: string) => string): void {
   const name = visible(event.server);
   switch (event.phase) {
     case 'connecting':

@@ -4,7 +4,6 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 
 import { CapframeError } from '../../errors.js';
-import { draftPolicyFromServers } from '../../discover/index.js';
 import { loadPolicy } from '../../policy/index.js';
 import { openFileStore } from '../../store/file-store.js';
 import { err, out } from '../exit.js';
@@ -41,6 +40,8 @@ async function policyText(opts: InitOptions): Promise<string> {
   if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0)) {
     throw new CapframeError('invalid_argument', `--timeout must be a positive number of seconds, got "${opts.timeout}"`);
   }
+  // Loaded only here: discovery brings the MCP SDK, which plain init never needs.
+  const { draftPolicyFromServers } = await import('../../discover/index.js');
   return draftPolicyFromServers(opts.policy, {
     ...(seconds !== undefined && { timeoutMs: seconds * 1000 }),
     onProgress: (event) => {

@@ -1,0 +1,74 @@
+/**
+ * `capframe serve` as a function: starts the runtime behind HTTP or stdio and runs
+ * until SIGTERM/SIGINT (drain in-flight calls, flush the audit log, exit 0).
+ */
+import type { AddressInfo } from 'node:net';
+
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+
+import { parseWholeNumber } from '../cli/args.js';
+import { CapframeError } from '../errors.js';
+import { authenticate } from './auth.js';
+import { createHttpServer } from './http.js';
+import { createSessionServer } from './mcp-server.js';
+import { startRuntime, type Runtime } from './runtime.js';
+
+export interface ServeOptions {
+  policy: string;
+  port?: string;
+  host: string;
+  stdio?: boolean;
+  maxBody: string;
+  jsonResponse?: boolean;
+  auditLog?: string;
+}
+
+/** Runs until SIGTERM/SIGINT: drains in-flight calls, flushes the audit log, exits 0. */
+export async function serve(opts: ServeOptions, onListening?: (url: string, rt: Runtime) => void): Promise<void> {
+  if (opts.stdio !== true && opts.port === undefined) throw new CapframeError('invalid_argument', 'pass --port <n> (HTTP) or --stdio');
+  const port = opts.port === undefined ? 0 : parseWholeNumber(opts.port, '--port', 0);
+  const maxBodyBytes = parseWholeNumber(opts.maxBody, '--max-body');
+  const rt = await startRuntime({ policyFile: opts.policy, ...(opts.auditLog !== undefined && { auditLog: opts.auditLog }) });
+  process.on('SIGHUP', () => void rt.reloadPolicy());
+
+  let stopping = false;
+  const stopWith = (close: () => void) => async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    rt.log.info('shutting down: draining in-flight calls', { signal });
+    close();
+    await rt.stop();
+    process.exit(0);
+  };
+
+  if (opts.stdio === true) {
+    const server = createSessionServer({
+      enforcer: rt.enforcer,
+      upstreams: rt.upstreams,
+      policy: rt.policy,
+      defaultAuth: () => authenticate(rt.policy(), process.env.CAPFRAME_AGENT_KEY),
+    });
+    const stop = stopWith(() => undefined);
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.stdin.on('end', () => void stop('stdin closed'));
+    await server.connect(new StdioServerTransport());
+    return;
+  }
+
+  const http = createHttpServer(rt, { maxBodyBytes, jsonResponse: opts.jsonResponse === true });
+  const stop = stopWith(() => {
+    http.close();
+    http.closeIdleConnections();
+  });
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', (error) => reject(new CapframeError('invalid_argument', `cannot listen on ${opts.host}:${port}: ${error.message}`)));
+    http.listen(port, opts.host, resolve);
+  });
+  const address = http.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/mcp`;
+  rt.log.info('listening', { url });
+  onListening?.(url, rt);
+}
