@@ -51,7 +51,7 @@ export async function runDecideBench() {
     ['allow: exact rule, 2 constraints (wiki.delete)', policy, { agent: 'support-bot', tool: 'wiki.delete', args: { id: 7, note: 'fix typo' } }, 'ok'],
     ['allow: rule + capability, 5 constraints', policy, { agent: 'support-bot', tool: 'payments.refund', args: { amount: 20, currency: 'EUR', reason: 'late' }, token: { tool: 'payments.refund', cap: 'small' } }, 'ok'],
     ['allow: glob rule, path_within', policy, { agent: 'ops-bot', tool: 'files.read_file', args: { path: '/srv/app/data/report.csv' } }, 'ok'],
-    ['allow: glob rule, url_origin_in', policy, { agent: 'ops-bot', tool: 'http.get_json', args: { url: 'https://api.example.com/v1/items' } }, 'ok'],
+    ['allow: glob rule, url_origin_in (repeated URL)', policy, { agent: 'ops-bot', tool: 'http.get_json', args: { url: 'https://api.example.com/v1/items' } }, 'ok'],
     ['deny: deny rule (shell.exec)', policy, { agent: 'ops-bot', tool: 'shell.exec', args: { command: 'ls' } }, 'denied_by_rule'],
     ['deny: constraint_failed (numeric string)', policy, { agent: 'support-bot', tool: 'crm.update', args: { id: '7', note: '' } }, 'constraint_failed'],
     ['deny: no_rule (unknown tool)', policy, { agent: 'support-bot', tool: 'unknown.tool', args: {} }, 'no_rule'],
@@ -67,6 +67,16 @@ export async function runDecideBench() {
         for (let i = 0; i < OPS; i++) p.decide(input);
       },
     };
+  });
+  // A URL never seen before must be parsed: the honest figure for url_origin_in.
+  const fresh = Array.from({ length: 4096 }, (_, i) => ({ agent: 'ops-bot', tool: 'http.get_json', args: { url: `https://api.example.com/v1/items/${i}` } }));
+  let next = 0;
+  tasks.push({
+    name: 'allow: glob rule, url_origin_in (new URL each call)',
+    ops: OPS,
+    fn: () => {
+      for (let i = 0; i < OPS; i++) policy.decide(fresh[next++ % fresh.length]);
+    },
   });
   return measure(tasks, { time: 500, warmupTime: 200 });
 }

@@ -104,6 +104,23 @@ export function compileOrigins(list: readonly unknown[]): OriginSet | { errors: 
  * checkUrlOrigin(set, 'https://api.example.com@evil.com/'); // 'invalid'
  */
 export function checkUrlOrigin(set: OriginSet, raw: string): OriginResult {
+  // URL parsing dominates `decide` for this operator, and agents repeat the same URLs;
+  // the answer is a pure function of (set, raw), so a small bounded memo is exact.
+  let memo = recent.get(set);
+  if (memo === undefined) recent.set(set, (memo = new Map()));
+  let result = memo.get(raw);
+  if (result === undefined) {
+    result = judge(set, raw);
+    if (memo.size >= MEMO_SIZE) memo.clear();
+    memo.set(raw, result);
+  }
+  return result;
+}
+
+const MEMO_SIZE = 256;
+const recent = new WeakMap<OriginSet, Map<string, OriginResult>>();
+
+function judge(set: OriginSet, raw: string): OriginResult {
   const parsed = parseScreened(raw);
   if (!parsed) return 'invalid';
   const origin = parsed.url.origin;
