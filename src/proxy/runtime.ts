@@ -58,6 +58,7 @@ export interface Runtime {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const log = options.log ?? createLogger();
+  log.info('capframe runtime starting', { policy: options.policyFile, pid: process.pid });
   const watcher = watchPolicy(options.policyFile, {
     onReload: (p) => log.info('policy reloaded', { file: p.file, rules: p.rules.length }),
     onError: (e) => log.error('policy change rejected; the running policy stays in force', { error: e.message }),
@@ -99,6 +100,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log,
     onChange: (server, up) => metrics.upstreamUp.labels(server).set(up ? 1 : 0),
   });
+  log.info('connecting upstreams', { servers: Object.keys(initial.servers) });
   await upstreams.start();
 
   const enforcer = new Enforcer({ policy, verifier, issuer: store.issuerKey(), store, upstreams, audit, metrics, limiter, log });

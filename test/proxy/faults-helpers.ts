@@ -127,7 +127,7 @@ export async function startServe(policyFile: string, options: { env?: Record<str
   });
 
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start within ${options.timeoutMs ?? 15_000} ms; stderr:\n${stderr}`)), options.timeoutMs ?? 15_000);
+    const timer = setTimeout(() => reject(new Error(`serve did not start within ${options.timeoutMs ?? 30_000} ms; stderr:\n${stderr}`)), options.timeoutMs ?? 30_000);
     const check = () => {
       const m = /capframe: serving (http:\/\/\S+)/.exec(stderr);
       if (m?.[1] !== undefined) {
