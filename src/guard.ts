@@ -37,6 +37,8 @@ export interface GuardOptions {
    * server known to capframe as `database` sets `prefix: 'database.'`. Default `''`.
    */
   prefix?: string;
+  /** This server's audience: tokens with an `aud` claim must name it (others are refused). */
+  audience?: string;
   /**
    * Called with every decision, allowed or denied, before the tool runs or the denial
    * is returned. If it throws, the call is denied (`internal_error`): a decision that
@@ -129,7 +131,7 @@ export function capframeGuard<T extends McpServer | Server>(server: T, options: 
       if (typeof token !== 'string') {
         return { ...deny('malformed_token', `_meta["${TOKEN_META_KEY}"] must be a cf1. token string, got ${describe(token)}`), tool };
       }
-      const decision = verifier.verify(token, { tool, args: args ?? {} });
+      const decision = verifier.verify(token, { tool, args: args ?? {}, ...(options.audience !== undefined && { audience: options.audience }) });
       if (!decision.allowed) return { ...decision, tool };
       const { claims, tokenId, expiresAt } = decision;
       const known = { claims, tokenId, expiresAt };

@@ -7,6 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import { CapframeError } from '../errors.js';
 import { DEFAULT_CACHE_CAPACITY, type Backend, type VerifierCore } from './types.js';
 
 interface NativeBinding {
@@ -31,6 +32,32 @@ export function nativeAddonPath(): string | undefined {
   return file === undefined ? undefined : nativeDir + file;
 }
 
+/**
+ * The addon reports bad arguments as plain Errors; callers get the same CapframeError
+ * codes as from the TypeScript backend (a key that is not a point is `invalid_key`).
+ */
+function withTypedErrors(core: VerifierCore): VerifierCore {
+  const typed = <A extends unknown[], R>(code: 'invalid_key' | 'invalid_argument', fn: (...args: A) => R) => (...args: A): R => {
+    try {
+      return fn(...args);
+    } catch (error) {
+      throw new CapframeError(code, (error as Error).message);
+    }
+  };
+  return {
+    addKey: typed('invalid_key', (pk: Uint8Array) => core.addKey(pk)),
+    removeKey: (kid) => core.removeKey(kid),
+    revoke: typed('invalid_argument', (cti: Uint8Array) => core.revoke(cti)),
+    revokeMany: typed('invalid_argument', (ids: Uint8Array) => core.revokeMany(ids)),
+    isRevoked: typed('invalid_argument', (cti: Uint8Array) => core.isRevoked(cti)),
+    countRevoked: typed('invalid_argument', (ids: Uint8Array) => core.countRevoked(ids)),
+    revokedCount: () => core.revokedCount(),
+    clearCache: () => core.clearCache(),
+    verify: (token, now) => core.verify(token, now),
+    verifyBatch: typed('invalid_argument', (tokens: Uint8Array, offsets: Uint32Array, now: number) => core.verifyBatch(tokens, offsets, now)),
+  };
+}
+
 /** Loads the addon, or throws an Error saying why it cannot be loaded. */
 export function loadNativeBackend(): { backend: Backend; info: NativeInfo } {
   const path = nativeAddonPath();
@@ -41,7 +68,7 @@ export function loadNativeBackend(): { backend: Backend; info: NativeInfo } {
   const { crateVersion, napiVersion } = binding.nativeInfo();
   const backend: Backend = {
     name: 'native',
-    createVerifierCore: (cacheCapacity = DEFAULT_CACHE_CAPACITY) => new binding.NativeVerifier(cacheCapacity),
+    createVerifierCore: (cacheCapacity = DEFAULT_CACHE_CAPACITY) => withTypedErrors(new binding.NativeVerifier(cacheCapacity)),
     ed25519VerifyStrict: (publicKey, message, signature) => binding.ed25519VerifyStrict(publicKey, message, signature),
   };
   return { backend, info: { path, crateVersion, napiVersion } };

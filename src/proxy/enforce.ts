@@ -71,6 +71,14 @@ export function denial(code: DecisionCode, reason: string): CallToolResult {
   };
 }
 
+/** True when some object inside `value` has an own "__proto__" key. */
+function hasProtoKey(value: unknown, depth = 0): boolean {
+  if (typeof value !== 'object' || value === null || depth > 64) return depth > 64;
+  if (Object.hasOwn(value, '__proto__')) return true;
+  for (const v of Object.values(value)) if (hasProtoKey(v, depth + 1)) return true;
+  return false;
+}
+
 export class Enforcer {
   /** Calls decided and not yet answered; SIGTERM waits for them. */
   inFlight = 0;
@@ -124,6 +132,11 @@ export class Enforcer {
     if (caller.auth.kind === 'rejected') return deny('agent_unknown', caller.auth.reason);
     const agent = caller.auth.kind === 'agent' ? caller.auth.agent : undefined;
     if (!isRecord(args)) return deny('constraint_failed', 'tool arguments must be a JSON object', agent ?? null);
+    if (hasProtoKey(args)) {
+      // JSON.parse keeps "__proto__" as a plain key that constraints never see; an upstream
+      // that merges the arguments into an object would inherit what it holds.
+      return deny('constraint_failed', 'tool arguments must not contain a "__proto__" key', agent ?? null);
+    }
 
     let token = isRecord(meta) && typeof meta[TOKEN_META_KEY] === 'string' ? (meta[TOKEN_META_KEY] as string) : caller.headerToken;
     if (token === undefined || token === '') {

@@ -136,7 +136,10 @@ export function callToolOverHttp(
         }
       });
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new UpstreamCallError(`no answer within ${timeoutMs} ms`, 'transport')));
+    // A deadline for the whole call: the socket timeout alone resets on every byte, so an
+    // upstream trickling SSE comments could hold the call open for ever.
+    const deadline = setTimeout(() => req.destroy(new UpstreamCallError(`no answer within ${timeoutMs} ms`, 'transport')), timeoutMs).unref();
+    req.once('close', () => clearTimeout(deadline));
     req.on('error', (error) => reject(error instanceof UpstreamCallError ? error : new UpstreamCallError(error.message, 'transport')));
     req.end(body);
   });

@@ -23,6 +23,10 @@ export interface HttpOptions {
   maxBodyBytes: number;
   /** Answer POSTs with plain JSON instead of an SSE stream. */
   jsonResponse: boolean;
+  /** Open MCP sessions at most (new ones get 503 beyond). */
+  maxSessions: number;
+  /** A session with no request for this long is closed (ms). */
+  sessionIdleMs: number;
 }
 
 class BodyTooLarge extends Error {}
@@ -86,7 +90,18 @@ function sameSecret(presented: string | undefined, expected: string | undefined)
 }
 
 export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer {
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: Server }>();
+  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: Server; lastSeen: number }>();
+  // Sessions cost memory and can be opened before authenticating: bound their number and
+  // close the ones left idle.
+  const sweep = setInterval(() => {
+    const cutoff = Date.now() - options.sessionIdleMs;
+    for (const [id, session] of sessions) {
+      if (session.lastSeen < cutoff) {
+        sessions.delete(id);
+        void session.transport.close();
+      }
+    }
+  }, Math.min(60_000, options.sessionIdleMs)).unref();
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let parsed: unknown;
@@ -105,6 +120,7 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
     const sessionId = req.headers['mcp-session-id'];
     const existing = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
     if (existing !== undefined) {
+      existing.lastSeen = Date.now();
       const call = fastToolCall(req, parsed);
       if (call !== undefined) {
         // The per-call hot path: answered here as plain JSON, not through the SDK's
@@ -120,13 +136,17 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
       sendJson(res, 404, { jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
       return;
     }
+    if (sessions.size >= options.maxSessions) {
+      sendJson(res, 503, { jsonrpc: '2.0', error: { code: -32000, message: `too many open sessions (${options.maxSessions}); try again later` }, id: null });
+      return;
+    }
     // A new session starts with an initialize request; the transport rejects anything else.
     const server = createSessionServer({ enforcer: rt.enforcer, upstreams: rt.upstreams, policy: rt.policy });
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       enableJsonResponse: options.jsonResponse,
       onsessioninitialized: (id) => {
-        sessions.set(id, { transport, server });
+        sessions.set(id, { transport, server, lastSeen: Date.now() });
       },
     });
     transport.onclose = () => {
@@ -174,7 +194,7 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
     sendJson(res, 200, { revoked: tokenId(cti), new: added });
   }
 
-  return createServer((req, res) => {
+  const http = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const route = `${req.method} ${path}`;
     // A GET on the MCP endpoint is a session's standalone SSE stream, open until the
@@ -213,4 +233,6 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
       })(),
     );
   });
+  http.on('close', () => clearInterval(sweep));
+  return http;
 }

@@ -57,20 +57,28 @@ export function watchRevocations(
       closeSync(fd);
     }
   };
-  const timer = setInterval(poll, options.intervalMs ?? 200);
+  // Runs from a timer and a watcher: an I/O error (EMFILE, EACCES) is logged, never thrown.
+  const safePoll = () => {
+    try {
+      poll();
+    } catch (error) {
+      options.log.error('cannot read the revocation log', { path, error: (error as Error).message });
+    }
+  };
+  const timer = setInterval(safePoll, options.intervalMs ?? 200);
   timer.unref();
   let watcher: FSWatcher | undefined;
   try {
     watcher = watch(dirname(path), (_event, file) => {
-      if (file === null || file === basename(path)) poll();
+      if (file === null || file === basename(path)) safePoll();
     });
     watcher.on('error', () => watcher?.close());
   } catch {
     // The directory may not exist yet; the poll covers it.
   }
-  poll();
+  safePoll();
   return {
-    poll,
+    poll: safePoll,
     close() {
       clearInterval(timer);
       watcher?.close();

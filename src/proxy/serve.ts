@@ -21,6 +21,7 @@ export interface ServeOptions {
   maxBody: string;
   jsonResponse?: boolean;
   auditLog?: string;
+  maxSessions?: string;
 }
 
 /** Runs until SIGTERM/SIGINT: drains in-flight calls, flushes the audit log, exits 0. */
@@ -56,7 +57,8 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
     return;
   }
 
-  const http = createHttpServer(rt, { maxBodyBytes, jsonResponse: opts.jsonResponse === true });
+  const maxSessions = parseWholeNumber(opts.maxSessions ?? '10000', '--max-sessions');
+  const http = createHttpServer(rt, { maxBodyBytes, jsonResponse: opts.jsonResponse === true, maxSessions, sessionIdleMs: 30 * 60_000 });
   const stop = stopWith(() => {
     http.close();
     http.closeIdleConnections();

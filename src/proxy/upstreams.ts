@@ -51,7 +51,6 @@ export interface ServerHealth {
   tools: number;
   restarts: number;
   pid?: number;
-  lastError?: string;
 }
 
 export class UpstreamPool {
@@ -124,7 +123,6 @@ export class UpstreamPool {
         tools: s.tools.size,
         restarts: s.restarts,
         ...(s.upstream?.pid !== undefined && { pid: s.upstream.pid }),
-        ...(s.lastError !== undefined && { lastError: s.lastError }),
       };
     }
     return out;

@@ -42,6 +42,8 @@ export function tokenId(cti: Uint8Array): string {
 
 /** Plain JSON-like data from decoded CBOR. Keys are defined, not assigned, so a `__proto__` key stays data. */
 function toPlain(value: unknown): unknown {
+  // cbor-x hands back 64-bit integers as bigint; the encoder only writes safe integers.
+  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
   if (value instanceof Map) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of value) Object.defineProperty(out, String(k), { value: toPlain(v), enumerable: true, writable: true, configurable: true });
@@ -56,8 +58,8 @@ export function decodeClaims(payload: Uint8Array): Claims {
   const map = decoder.decode(payload) as Map<number | string, unknown>;
   const claims: Claims = {
     iss: map.get(ClaimKey.iss) as string,
-    exp: map.get(ClaimKey.exp) as number,
-    iat: map.get(ClaimKey.iat) as number,
+    exp: toPlain(map.get(ClaimKey.exp)) as number,
+    iat: toPlain(map.get(ClaimKey.iat)) as number,
     cti: new Uint8Array(map.get(ClaimKey.cti) as Uint8Array),
     tool: map.get('tool') as string,
   };
@@ -66,7 +68,7 @@ export function decodeClaims(payload: Uint8Array): Claims {
   const aud = map.get(ClaimKey.aud);
   if (aud !== undefined) claims.aud = aud as string;
   const nbf = map.get(ClaimKey.nbf);
-  if (nbf !== undefined) claims.nbf = nbf as number;
+  if (nbf !== undefined) claims.nbf = toPlain(nbf) as number;
   const cnf = map.get(ClaimKey.cnf);
   if (cnf !== undefined) claims.cnf = cnf;
   const cap = map.get('cap');

@@ -11,7 +11,7 @@ import type { CompiledConstraints } from '../policy/types.js';
 import { compileToolPattern, type ToolMatcher } from '../policy/tool-pattern.js';
 import { decodeClaims, tokenId, type Claims } from '../token/claims.js';
 import { codeName, Malformed, malformed, reasonFor } from '../token/codes.js';
-import { fromPrintable } from '../token/printable.js';
+import { fromPrintable, PRINTABLE_PREFIX } from '../token/printable.js';
 import { parseTokenId } from './token-id.js';
 import { deny, type Decision } from './decision.js';
 
@@ -36,6 +36,11 @@ export interface VerifierOptions {
 export interface VerifyContext {
   /** The tool being called; the token's `tool` claim must match it. */
   tool?: string;
+  /**
+   * Who is verifying. A token with an `aud` claim is accepted in a call context only
+   * by the verifier that names that audience (a context without one refuses it).
+   */
+  audience?: string;
   /** The call's arguments; the token's `when` constraints must hold on them. */
   args?: unknown;
 }
@@ -80,6 +85,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const capacity = options.cacheSize ?? 10_000;
   const core: VerifierCore = backend.createVerifierCore(capacity);
   const clock = options.clock ?? Date.now;
+  /** Seconds since the epoch. A clock that is not a number would make every token unexpiring. */
+  const now = (): number => {
+    const ms = clock();
+    if (typeof ms !== 'number' || !Number.isFinite(ms)) throw new CapframeError('invalid_argument', `createVerifier: clock() returned ${String(ms)}, not milliseconds`);
+    return ms / 1000;
+  };
   // Decoded claims by token, so a repeat presentation skips CBOR decoding and
   // constraint compilation. It never skips the backend's checks.
   const facts = new Map<string | Uint8Array, TokenFacts>();
@@ -120,6 +131,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const f = factsFor(cacheKey, bytes);
     const known = { claims: f.claims, tokenId: f.id, expiresAt: f.expiresAt };
     if (code !== 'ok') return deny(code, `${reasonFor(result)} (${f.id})`, known);
+    if (context !== undefined && f.claims.aud !== undefined && context.audience !== f.claims.aud) {
+      const here = context.audience === undefined ? 'this verifier names no audience' : `not "${context.audience}"`;
+      return deny('tool_mismatch', `token is for audience "${f.claims.aud}", ${here}`, known);
+    }
     if (context?.tool !== undefined && !f.matchesTool(context.tool)) {
       return deny('tool_mismatch', `token is for "${f.claims.tool}", not "${context.tool}"`, known);
     }
@@ -138,21 +153,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
   return {
     backend: backend.name,
     verify(token, context) {
-      if (typeof token === 'string') {
+      if (typeof token === 'string' && token.startsWith(PRINTABLE_PREFIX)) {
         // Repeat presentation: the bytes are known. The backend still decides.
         const known = facts.get(token);
-        if (known !== undefined) return decide(core.verify(known.bytes, clock() / 1000), token, known.bytes, context);
+        if (known !== undefined) return decide(core.verify(known.bytes, now()), token, known.bytes, context);
       }
       const input = readToken(token);
       if ('denied' in input) return input.denied;
-      return decide(core.verify(input.bytes, clock() / 1000), input.key, input.bytes, context);
+      return decide(core.verify(input.bytes, now()), input.key, input.bytes, context);
     },
     verifyBatch(tokens, context) {
       const inputs = tokens.map(readToken);
       const good = inputs.filter((i): i is { bytes: Uint8Array; key: string } => !('denied' in i));
       const offsets = new Uint32Array(good.length + 1);
       good.forEach((g, i) => (offsets[i + 1] = offsets[i]! + g.bytes.length));
-      const codes = core.verifyBatch(Buffer.concat(good.map((g) => g.bytes)), offsets, clock() / 1000);
+      const codes = core.verifyBatch(Buffer.concat(good.map((g) => g.bytes)), offsets, now());
       let next = 0;
       return inputs.map((i) => ('denied' in i ? i.denied : decide(codes[next]!, i.key, good[next++]!.bytes, context)));
     },

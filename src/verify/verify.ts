@@ -27,7 +27,7 @@ function keySetId(keys: ReadonlyArray<Uint8Array | string>): string {
  */
 export function verify(token: string | Uint8Array | undefined | null, options: VerifyOptions): Decision {
   const { keys, revoked, ...context } = options;
-  const hasContext = context.tool !== undefined || context.args !== undefined;
+  const hasContext = context.tool !== undefined || context.args !== undefined || context.audience !== undefined;
   if (revoked !== undefined) {
     return createVerifier({ keys, revoked, cacheSize: 1 }).verify(token, hasContext ? context : undefined);
   }

@@ -87,4 +87,15 @@ describe('Enforcer', () => {
     expect(upstreamCalls()).toBe(before);
     await audit.close();
   });
+
+  it('arguments smuggling a "__proto__" key are refused (an upstream merging them would inherit it)', async () => {
+    const audit = await openAuditLog(join(dir, 'proto.log'));
+    const before = upstreamCalls();
+    for (const raw of ['{"sql":"SELECT 1","__proto__":{"force":true}}', '{"sql":"SELECT 1","opts":{"__proto__":{"admin":true}}}']) {
+      const result = await enforcer(audit).callTool({ auth: { kind: 'open' } }, 'database.query', JSON.parse(raw), { 'capframe/token': token() });
+      expect(result._meta).toMatchObject({ 'capframe/decision': { code: 'constraint_failed', reason: 'tool arguments must not contain a "__proto__" key' } });
+    }
+    expect(upstreamCalls()).toBe(before);
+    await audit.close();
+  });
 });

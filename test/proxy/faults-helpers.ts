@@ -271,7 +271,6 @@ export interface UpstreamHealth {
   tools: number;
   restarts: number;
   pid?: number;
-  lastError?: string;
 }
 
 export async function healthz(base: string): Promise<{ status: string; backend: string; upstreams: Record<string, UpstreamHealth> }> {

@@ -101,6 +101,25 @@ describe('createVerifier', () => {
     expect(decisions.map((d) => d.code)).toEqual(['ok', 'malformed_token', 'unknown_key', 'ok']);
   });
 
+  it('a token with an audience is accepted in a call context only by that audience', () => {
+    const t = mint({ key: pair.secretKey, tool: 'billing.charge', ttl: 60, audience: 'billing-svc' });
+    expect(verifier.verify(t.token, { tool: 'billing.charge', audience: 'billing-svc' }).allowed).toBe(true);
+    expect(verifier.verify(t.token, { tool: 'billing.charge', audience: 'other-svc' })).toMatchObject({ allowed: false, code: 'tool_mismatch' });
+    expect(verifier.verify(t.token, { tool: 'billing.charge' })).toMatchObject({ allowed: false, code: 'tool_mismatch', reason: expect.stringContaining('names no audience') });
+    expect(verifier.verify(t.token).allowed).toBe(true); // validity alone
+  });
+
+  it('constraint values beyond 32 bits survive the round trip (not bigint)', () => {
+    const t = mint({ key: pair.secretKey, tool: 'payments.refund', ttl: 60, when: [{ arg: 'amount', op: '<=', value: 5_000_000_000 }] });
+    expect(verifier.verify(t.token, { tool: 'payments.refund', args: { amount: 4_000_000_000 } }).allowed).toBe(true);
+    expect(verifier.verify(t.token, { tool: 'payments.refund', args: { amount: 6_000_000_000 } }).code).toBe('constraint_failed');
+  });
+
+  it('a clock that does not return milliseconds is a programmer error, not an unexpiring token', () => {
+    const broken = createVerifier({ keys: [pair.publicKey], clock: () => Number.NaN });
+    expect(() => broken.verify(mint({ key: pair.secretKey, tool: 'x.y', ttl: 60 }).token)).toThrow(/clock\(\) returned NaN/);
+  });
+
   it('missing tokens deny with missing_token; programmer errors throw', () => {
     expect(verifier.verify(undefined).code).toBe('missing_token');
     expect(verifier.verify('').code).toBe('missing_token');

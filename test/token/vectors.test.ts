@@ -10,6 +10,7 @@ import { jsBackend } from '../../src/backend/js.js';
 import { loadNativeBackend, nativeAddonPath } from '../../src/backend/native.js';
 import { activeBackend } from '../../src/backend/select.js';
 import type { Backend } from '../../src/backend/types.js';
+import { CapframeError } from '../../src/errors.js';
 import { codeName, detailOf, Malformed } from '../../src/token/codes.js';
 
 interface Vectors {
@@ -94,8 +95,14 @@ describe(`token vectors on the ${activeBackend().name} backend`, () => {
   it('rejects keys that are not curve points and ids of the wrong size', () => {
     const core = activeBackend().createVerifierCore();
     expect(() => core.addKey(new Uint8Array(31))).toThrow(/32 bytes/);
-    // y = 2 is not on the curve.
+    // y = 2 is not on the curve; both backends say so with the same error code.
     expect(() => core.addKey(hex('02' + '00'.repeat(31)))).toThrow(/not a valid Ed25519 point/);
+    try {
+      core.addKey(hex('02' + '00'.repeat(31)));
+    } catch (error) {
+      expect(error).toBeInstanceOf(CapframeError);
+      expect((error as CapframeError).code).toBe('invalid_key');
+    }
     expect(() => core.revoke(new Uint8Array(15))).toThrow(/16 bytes/);
   });
 });

@@ -14,6 +14,7 @@ export function registerServe(program: Command, setExit: SetExit): void {
     .option('--stdio', 'serve one MCP client over stdin/stdout instead of HTTP (agent key from CAPFRAME_AGENT_KEY)')
     .option('--max-body <bytes>', 'largest request body accepted; larger gets 413', String(1024 * 1024))
     .option('--json-response', 'answer POSTs with JSON instead of SSE streams')
+    .option('--max-sessions <n>', 'open MCP sessions at most; idle ones close after 30 min', '10000')
     .option('--audit-log <file>', "audit log (default: the policy's audit.path, else <state_dir>/audit.log); one process per log")
     .action(async (opts: ServeOptions) => {
       // Loaded when serving, not at start-up: the proxy brings the MCP SDK.
