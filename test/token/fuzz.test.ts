@@ -74,6 +74,8 @@ describe(`decoder properties on the ${activeBackend().name} backend`, () => {
     fc.assert(
       fc.property(fc.constantFrom(...validTokens), fc.nat(), fc.uint8Array({ maxLength: 64 }), (base, cut, tail) => {
         const bytes = Buffer.concat([base.subarray(0, cut % base.length), tail]);
+        // A tail can rebuild the very token it cut (e.g. its own last byte): that is no mutation.
+        fc.pre(Buffer.compare(bytes, base) !== 0);
         expect(codeName(c.verify(bytes, vectors.now))).not.toBe('ok');
       }),
       { numRuns: 2_000 },
