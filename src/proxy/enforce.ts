@@ -11,7 +11,8 @@ import { isRecord } from '../lib/is-record.js';
 import type { SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
 import type { FileStore } from '../store/file-store.js';
-import { mint, type MintedToken } from '../token/mint.js';
+import type { MintedToken } from '../token/mint.js';
+import { mintGranted, type GrantRequest } from '../token/mint-granted.js';
 import type { DecisionCode } from '../verify/decision.js';
 import type { Verifier } from '../verify/verifier.js';
 import type { AuthResult } from './auth.js';
@@ -33,6 +34,13 @@ export interface Caller {
   auth: AuthResult;
   /** A token from the `Capframe-Token` header, if the transport has headers. */
   headerToken?: string;
+}
+
+/** The caller of a request with these headers (HTTP only has them): its auth and any Capframe-Token header. */
+export function callerWith(auth: AuthResult, headers?: Record<string, string | string[] | undefined>): Caller {
+  const header = headers?.['capframe-token'];
+  const headerToken = Array.isArray(header) ? header[0] : header;
+  return headerToken === undefined ? { auth } : { auth, headerToken };
 }
 
 export interface EnforcerDeps {
@@ -142,7 +150,7 @@ export class Enforcer {
     if (token === undefined || token === '') {
       const autoMint = agent !== undefined && (policy.agents[agent]?.autoMint ?? policy.autoMint);
       if (!autoMint) return deny('missing_token', `no capability token was presented for ${tool}`, agent ?? null);
-      const minted = this.mintFor(policy, tool, agent, AUTO_MINT_TTL);
+      const minted = this.mintFor(policy, { tool, agent, ttl: AUTO_MINT_TTL });
       if ('code' in minted) return deny(minted.code as DecisionCode, minted.reason, agent);
       token = minted.token;
     }
@@ -228,7 +236,12 @@ export class Enforcer {
     if (args.capability !== undefined && typeof args.capability !== 'string') {
       return fail('malformed_token', 'capability must be a string', agent ?? null);
     }
-    const minted = this.mintFor(this.deps.policy(), args.tool, agent, ttl as number | undefined, args.capability as string | undefined);
+    const minted = this.mintFor(this.deps.policy(), {
+      tool: args.tool,
+      agent,
+      ...(ttl !== undefined && { ttl: ttl as number }),
+      ...(args.capability !== undefined && { capability: args.capability as string }),
+    });
     if ('code' in minted) return fail(minted.code as DecisionCode, minted.reason, agent ?? null);
     return {
       ok: true,
@@ -246,20 +259,11 @@ export class Enforcer {
   }
 
   /** Mints what the policy grants `agent` for `tool`, recording it in the ledger. */
-  mintFor(policy: Policy, tool: string, agent: string | undefined, ttl?: number, capability?: string): MintedToken | { code: string; reason: string } {
-    const grant = policy.grant({ tool, ...(agent !== undefined && { agent }), ...(capability !== undefined && { capability }) });
-    if ('allowed' in grant) return { code: grant.code, reason: grant.reason };
-    const minted = mint({
-      key: this.deps.issuer,
-      tool,
-      ttl: Math.min(ttl ?? grant.ttl, grant.ttl),
-      ...(agent !== undefined && { agent }),
-      ...((grant.capability ?? capability) !== undefined && { capability: grant.capability ?? capability }),
-      ...(grant.when.length > 0 && { when: grant.when }),
-      ...(policy.issuer !== undefined && { issuer: policy.issuer }),
-    });
-    this.deps.store.record(minted);
-    return minted;
+  private mintFor(policy: Policy, request: GrantRequest): MintedToken | { code: string; reason: string } {
+    const result = mintGranted(policy, () => this.deps.issuer, request);
+    if ('allowed' in result) return { code: result.code, reason: result.reason };
+    this.deps.store.record(result.minted);
+    return result.minted;
   }
 
   private record(o: Outcome, tool: string, args: unknown, started: bigint): void {

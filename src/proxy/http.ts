@@ -12,8 +12,8 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { tokenId } from '../token/claims.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 
-import { authenticate, bearerOf, type AuthResult } from './auth.js';
-import type { Caller } from './enforce.js';
+import { authenticate, bearerOf } from './auth.js';
+import { callerWith } from './enforce.js';
 import type { Runtime } from './runtime.js';
 import { authInfoFor, createSessionServer } from './mcp-server.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
@@ -46,13 +46,6 @@ function fastToolCall(req: IncomingMessage, body: unknown): { id: string | numbe
   const version = req.headers['mcp-protocol-version'];
   if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return undefined;
   return { id: m.id, name: p.name, arguments: p.arguments, meta: p._meta };
-}
-
-/** Who calls, as the HTTP request says: the agent's authentication and any Capframe-Token header. */
-function callerFrom(req: IncomingMessage, auth: AuthResult): Caller {
-  const header = req.headers['capframe-token'];
-  const headerToken = Array.isArray(header) ? header[0] : header;
-  return headerToken === undefined ? { auth } : { auth, headerToken };
 }
 
 /** Reads the whole body, refusing to buffer more than `limit` bytes. */
@@ -125,7 +118,7 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
       if (call !== undefined) {
         // The per-call hot path: answered here as plain JSON, not through the SDK's
         // web-stream transport. Anything unusual falls through to the SDK below.
-        const result = await rt.enforcer.callTool(callerFrom(req, auth), call.name, call.arguments, call.meta);
+        const result = await rt.enforcer.callTool(callerWith(auth, req.headers), call.name, call.arguments, call.meta);
         sendJson(res, 200, { jsonrpc: '2.0', id: call.id, result });
         return;
       }

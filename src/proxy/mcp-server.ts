@@ -9,7 +9,7 @@ import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@model
 
 import type { Policy } from '../policy/types.js';
 import type { AuthResult } from './auth.js';
-import { REQUEST_TOKEN_TOOL, type Caller, type Enforcer } from './enforce.js';
+import { callerWith, REQUEST_TOKEN_TOOL, type Caller, type Enforcer } from './enforce.js';
 import type { UpstreamPool } from './upstreams.js';
 
 export const PROXY_INFO = { name: 'capframe', version: '0.1.0' };
@@ -49,9 +49,7 @@ export function createSessionServer(deps: SessionDeps): Server {
 
   const callerOf = (extra: { authInfo?: AuthInfo; requestInfo?: { headers: Record<string, string | string[] | undefined> } }): Caller => {
     const auth = (extra.authInfo?.extra?.capframe as AuthResult | undefined) ?? deps.defaultAuth?.() ?? { kind: 'rejected', reason: 'no authentication' };
-    const header = extra.requestInfo?.headers['capframe-token'];
-    const headerToken = Array.isArray(header) ? header[0] : header;
-    return headerToken === undefined ? { auth } : { auth, headerToken };
+    return callerWith(auth, extra.requestInfo?.headers);
   };
 
   server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => {

@@ -11,13 +11,10 @@ import { openAuditLog } from '../audit/writer.js';
 import { backendStatus } from '../backend/select.js';
 import { CapframeError } from '../errors.js';
 import { LOCK_FILE_NAME, readLockSync } from '../discover/lock.js';
-import { MalformedError } from '../lib/cbor/validate.js';
 import { watchPolicy } from '../policy/index.js';
 import type { Policy } from '../policy/types.js';
 import { openFileStore } from '../store/file-store.js';
-import { parseToken } from '../token/parse.js';
-import { fromPrintable } from '../token/printable.js';
-import { parseTokenId } from '../verify/token-id.js';
+import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
 import { Enforcer } from './enforce.js';
 import { createLogger, type Logger } from './log.js';
@@ -132,11 +129,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
     ctiOf(ref) {
       try {
-        if (ref.startsWith('tok_')) return parseTokenId(ref);
-        const bytes = fromPrintable(ref);
-        return bytes === undefined ? undefined : parseToken(bytes).cti;
+        return ctiOfReference(ref);
       } catch (error) {
-        if (error instanceof MalformedError || error instanceof CapframeError) return undefined;
+        if (error instanceof CapframeError) return undefined;
         throw error;
       }
     },

@@ -1,6 +1,10 @@
 /** `tok_` ids: the human-facing name of a token (base64url of its 16-byte cti). */
 import { CapframeError } from '../errors.js';
 import { decodeBase64url } from '../lib/base64url.js';
+import { MalformedError } from '../lib/cbor/validate.js';
+import { malformed, reasonFor } from '../token/codes.js';
+import { parseToken } from '../token/parse.js';
+import { fromPrintable } from '../token/printable.js';
 
 export function parseTokenId(id: string): Uint8Array {
   const cti = id.startsWith('tok_') ? decodeBase64url(id.slice(4)) : undefined;
@@ -10,6 +14,19 @@ export function parseTokenId(id: string): Uint8Array {
   return cti;
 }
 
-export function isTokenId(text: string): boolean {
-  return /^tok_[A-Za-z0-9_-]{22}$/.test(text);
+/**
+ * The cti named by a `tok_` id or carried by a printable token (read strictly, not
+ * verified: revoking a forged token's id is harmless). Throws CapframeError saying why not.
+ */
+export function ctiOfReference(ref: string): Uint8Array {
+  const text = ref.trim();
+  if (text.startsWith('tok_')) return parseTokenId(text);
+  const bytes = fromPrintable(text);
+  if (bytes === undefined) throw new CapframeError('invalid_argument', 'not a capframe token or tok_ id');
+  try {
+    return parseToken(bytes).cti;
+  } catch (error) {
+    if (error instanceof MalformedError) throw new CapframeError('invalid_argument', `not a readable token: ${reasonFor(malformed(error.detail))}`);
+    throw error;
+  }
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 import { CapframeError } from '../../errors.js';
-import { mint } from '../../token/mint.js';
+import { mintGranted } from '../../token/mint-granted.js';
 import { parseWholeNumber } from '../args.js';
 import { openStore } from '../context.js';
 import { EXIT_DENIED, err, out } from '../exit.js';
@@ -27,27 +27,21 @@ export function registerMint(program: Command, setExit: SetExit): void {
         setExit(EXIT_DENIED);
         return;
       }
-      const request: { tool: string; capability?: string; agent?: string } = { tool: opts.tool };
-      if (opts.capability !== undefined) request.capability = opts.capability;
-      if (opts.agent !== undefined) request.agent = opts.agent;
-      const grant = policy.grant(request);
-      if ('allowed' in grant) {
-        err(`DENIED ${grant.code}: cannot mint ${opts.tool}: ${grant.reason}`);
+      const result = mintGranted(policy, () => store.issuerKey(), {
+        tool: opts.tool,
+        ...(opts.agent !== undefined && { agent: opts.agent }),
+        ...(opts.capability !== undefined && { capability: opts.capability }),
+        ...(ttl !== undefined && { ttl }),
+      });
+      if ('allowed' in result) {
+        err(`DENIED ${result.code}: cannot mint ${opts.tool}: ${result.reason}`);
         setExit(EXIT_DENIED);
         return;
       }
+      const { minted, grant } = result;
       if (ttl !== undefined && ttl > grant.ttl) {
         err(`capframe: --ttl ${ttl} capped to ${grant.ttl}s by the rule at ${opts.policy}:${grant.rule.line}`);
       }
-      const minted = mint({
-        key: store.issuerKey(),
-        tool: opts.tool,
-        ttl: Math.min(ttl ?? grant.ttl, grant.ttl),
-        ...(opts.agent !== undefined && { agent: opts.agent }),
-        ...((grant.capability ?? opts.capability) !== undefined && { capability: grant.capability ?? opts.capability }),
-        ...(grant.when.length > 0 && { when: grant.when }),
-        ...(policy.issuer !== undefined && { issuer: policy.issuer }),
-      });
       store.record(minted);
       if (opts.json === true) {
         out(

@@ -1,31 +1,11 @@
 import type { Command } from 'commander';
 
 import { CapframeError } from '../../errors.js';
-import { MalformedError } from '../../lib/cbor/validate.js';
 import { tokenId } from '../../token/claims.js';
-import { reasonFor, malformed } from '../../token/codes.js';
-import { parseToken } from '../../token/parse.js';
-import { fromPrintable } from '../../token/printable.js';
-import { parseTokenId } from '../../verify/token-id.js';
+import { ctiOfReference } from '../../verify/token-id.js';
 import { openStore } from '../context.js';
 import { out } from '../exit.js';
 import type { SetExit } from './index.js';
-
-/** The cti of a `tok_` id or of a printable token. */
-function ctiOf(input: string): Uint8Array {
-  const text = input.trim();
-  if (text.startsWith('tok_')) return parseTokenId(text);
-  const bytes = fromPrintable(text);
-  if (bytes === undefined) throw new CapframeError('invalid_argument', 'not a capframe token or tok_ id');
-  try {
-    return parseToken(bytes).cti;
-  } catch (error) {
-    if (error instanceof MalformedError) {
-      throw new CapframeError('invalid_argument', `cannot revoke: ${reasonFor(malformed(error.detail))}`);
-    }
-    throw error;
-  }
-}
 
 export function registerRevoke(program: Command, setExit: SetExit): void {
   program
@@ -35,7 +15,12 @@ export function registerRevoke(program: Command, setExit: SetExit): void {
     .option('--policy <file>', 'policy file (locates the state directory)')
     .option('--state-dir <dir>', 'state directory (default .capframe)')
     .action(async (opts: { token: string; policy?: string; stateDir?: string }) => {
-      const cti = ctiOf(opts.token);
+      let cti: Uint8Array;
+      try {
+        cti = ctiOfReference(opts.token);
+      } catch (error) {
+        throw new CapframeError('invalid_argument', `cannot revoke: ${(error as Error).message}`);
+      }
       const { store } = await openStore(opts);
       const added = store.revoke(cti);
       out(`${added ? 'revoked' : 'already revoked'} ${tokenId(cti)}`);
