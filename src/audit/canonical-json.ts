@@ -30,7 +30,29 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * canonicalJson({ b: [1, 2.50, 1e21], a: 'é' }); // '{"a":"é","b":[1,2.5,1e+21]}'
  */
 export function canonicalJson(value: unknown): string {
-  return serialize(value, [], []);
+  return serialize(value, [], [], false);
+}
+
+/**
+ * The SHA-256 fingerprint of any value, for the audit log's `args_sha256`: the hash of
+ * its {@link canonicalJson} when it is I-JSON (`canonical` is then that text), and
+ * otherwise the hash of "!" followed by a lenient canonical form in which each value
+ * that is not I-JSON is replaced by a marker string (`"\u0000not I-JSON: Infinity"`),
+ * lone surrogates are kept as JSON escapes, and nesting is cut at
+ * {@link MAX_CANONICAL_DEPTH}. Canonical JSON never starts with "!", so a refused
+ * call's fingerprint can never equal an I-JSON value's. Never throws.
+ *
+ * @example
+ * fingerprintJson({ sql: 'SELECT 1' }).canonical; // '{"sql":"SELECT 1"}'
+ * fingerprintJson({ n: Infinity }).canonical;     // undefined, but sha256 is set
+ */
+export function fingerprintJson(value: unknown): { sha256: string; canonical: string | undefined } {
+  try {
+    const canonical = serialize(value, [], [], false);
+    return { sha256: sha256Hex(canonical), canonical };
+  } catch {
+    return { sha256: sha256Hex(`!${serialize(value, [], [], true)}`), canonical: undefined };
+  }
 }
 
 /**
@@ -57,12 +79,17 @@ function fail(where: Where, what: string): never {
   throw new CapframeError('invalid_argument', `canonical JSON: ${what} at ${describe(where)} is not a JSON value`);
 }
 
-function serialize(value: unknown, ancestors: object[], where: Where): string {
+/** In lenient mode, what stands in for a value that is not I-JSON. */
+function marker(what: string): string {
+  return JSON.stringify(`\u0000not I-JSON: ${what}`);
+}
+
+function serialize(value: unknown, ancestors: object[], where: Where, lenient: boolean): string {
   switch (typeof value) {
     case 'string':
-      return serializeString(value, where);
+      return lenient ? JSON.stringify(value) : serializeString(value, where);
     case 'number':
-      if (!Number.isFinite(value)) fail(where, String(value));
+      if (!Number.isFinite(value)) return lenient ? marker(String(value)) : fail(where, String(value));
       // ECMAScript Number#toString is exactly the RFC 8785 number format; -0 prints "0".
       return String(value);
     case 'boolean':
@@ -70,20 +97,22 @@ function serialize(value: unknown, ancestors: object[], where: Where): string {
     case 'object':
       break;
     case 'bigint':
-      return fail(where, 'a BigInt');
+      return lenient ? marker('a BigInt') : fail(where, 'a BigInt');
     case 'undefined':
-      return fail(where, 'undefined');
+      return lenient ? marker('undefined') : fail(where, 'undefined');
     case 'function':
-      return fail(where, 'a function');
+      return lenient ? marker('a function') : fail(where, 'a function');
     default:
-      return fail(where, `a ${typeof value}`);
+      return lenient ? marker(`a ${typeof value}`) : fail(where, `a ${typeof value}`);
   }
   if (value === null) return 'null';
   if (ancestors.length >= MAX_CANONICAL_DEPTH) {
+    if (lenient) return marker(`nesting deeper than ${MAX_CANONICAL_DEPTH}`);
     throw new CapframeError('invalid_argument', `canonical JSON: nesting deeper than ${MAX_CANONICAL_DEPTH} at ${describe(where)}`);
   }
   // Only the current ancestry counts as a cycle: a shared (DAG) sub-object is fine.
   if (ancestors.includes(value)) {
+    if (lenient) return marker('a cycle');
     throw new CapframeError('invalid_argument', `canonical JSON: cycle at ${describe(where)}`);
   }
   ancestors.push(value);
@@ -93,7 +122,7 @@ function serialize(value: unknown, ancestors: object[], where: Where): string {
       for (let i = 0; i < value.length; i++) {
         // Holes in sparse arrays read as undefined and are rejected like undefined.
         where.push(i);
-        parts.push(serialize(value[i], ancestors, where));
+        parts.push(serialize(value[i], ancestors, where, lenient));
         where.pop();
       }
       return `[${parts.join(',')}]`;
@@ -101,7 +130,9 @@ function serialize(value: unknown, ancestors: object[], where: Where): string {
     const proto: unknown = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
       const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-      fail(where, `an instance of ${typeof name === 'string' && name !== '' ? name : 'a non-plain class'}`);
+      const what = `an instance of ${typeof name === 'string' && name !== '' ? name : 'a non-plain class'}`;
+      if (lenient) return marker(what);
+      fail(where, what);
     }
     const record = value as Record<string, unknown>;
     // Default comparison of JS strings is by UTF-16 code units, which is what JCS requires
@@ -110,7 +141,8 @@ function serialize(value: unknown, ancestors: object[], where: Where): string {
     const parts: string[] = [];
     for (const key of keys) {
       where.push(key);
-      parts.push(`${serializeString(key, where)}:${serialize(record[key], ancestors, where)}`);
+      const name = lenient ? JSON.stringify(key) : serializeString(key, where);
+      parts.push(`${name}:${serialize(record[key], ancestors, where, lenient)}`);
       where.pop();
     }
     return `{${parts.join(',')}}`;

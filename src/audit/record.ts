@@ -5,6 +5,13 @@ import { canonicalJson, sha256Hex } from './canonical-json.js';
  * raw log reads naturally. `prev` is the SHA-256 (hex) of the previous line's exact bytes
  * without its "\n" ({@link GENESIS_PREV} on line 1), which chains every line to all
  * lines before it.
+ *
+ * Two kinds of line share the chain. A decision line (`decision` "allow" or "deny")
+ * records why a call was or was not forwarded. An outcome line (`decision` "outcome")
+ * follows a forwarded call that did not end with the upstream's result — an upstream
+ * error, a timeout, a lost connection, an oversized or malformed answer, or a call that
+ * could not be sent after all — and points at its decision line with `of_seq`. Logs
+ * written before outcome lines existed are read unchanged.
  */
 export interface AuditRecord {
   /** ISO 8601 UTC with milliseconds, e.g. `2026-11-21T15:34:48.123Z`. */
@@ -15,16 +22,27 @@ export interface AuditRecord {
   agent: string | null;
   /** `<server>.<tool>`, or null when the request named no tool. */
   tool: string | null;
-  decision: 'allow' | 'deny';
-  /** Stable reason code (SPEC §6), e.g. `missing_token`. */
+  decision: 'allow' | 'deny' | 'outcome';
+  /** Stable reason code (SPEC §6), e.g. `missing_token`; on an outcome line, the outcome (`upstream_timeout`, …). */
   code: string;
   /** The token's human id (`tok_…`) or null when no token was presented/decoded. */
   token_id: string | null;
-  /** SHA-256 hex of the RFC 8785 canonical JSON of the call arguments; null when there were none or they were not JSON. */
+  /**
+   * SHA-256 hex of the RFC 8785 canonical JSON of the call arguments (or, for arguments
+   * that are not I-JSON, of their marked form: see `fingerprintJson`); null only on
+   * lines whose entry had no arguments at all.
+   */
   args_sha256: string | null;
   /** The arguments themselves, only when the policy sets `audit.log_args: true`. */
   args?: unknown;
-  /** Decision latency in whole microseconds. */
+  /**
+   * Instead of `args`: the arguments were to be logged but would have made the line
+   * longer than {@link MAX_AUDIT_LINE_BYTES_WRITTEN}; this is their canonical size in bytes.
+   */
+  args_omitted?: number;
+  /** Outcome lines only: `seq` of the decision line of the call. */
+  of_seq?: number;
+  /** Decision latency in whole microseconds; on an outcome line, the time the upstream took. */
   latency_us: number;
   /** Human-readable reason. */
   reason: string;
@@ -34,21 +52,20 @@ export interface AuditRecord {
 /** `prev` of the first line: 64 zeros. */
 export const GENESIS_PREV = '0'.repeat(64);
 
-const REQUIRED_KEYS = [
-  'time',
-  'seq',
-  'agent',
-  'tool',
-  'decision',
-  'code',
-  'token_id',
-  'args_sha256',
-  'latency_us',
-  'reason',
-  'prev',
-] as const;
-const ALLOWED_KEYS: ReadonlySet<string> = new Set<string>([...REQUIRED_KEYS, 'args']);
-const KEYS_WITH_ARGS: readonly string[] = [...REQUIRED_KEYS.slice(0, 8), 'args', ...REQUIRED_KEYS.slice(8)];
+/** The writer never writes a line longer than this (bytes, without the "\n"). */
+export const MAX_AUDIT_LINE_BYTES_WRITTEN = 8 * 1024;
+
+const HEAD_KEYS = ['time', 'seq', 'agent', 'tool', 'decision', 'code', 'token_id', 'args_sha256'] as const;
+const TAIL_KEYS = ['latency_us', 'reason', 'prev'] as const;
+const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...HEAD_KEYS, 'args', 'args_omitted', 'of_seq', ...TAIL_KEYS]);
+
+/** The keys a line must have, in the writer's order: which optional key sits in the middle depends on the kind of line. */
+function expectedKeys(obj: Record<string, unknown>): readonly string[] {
+  if (obj.decision === 'outcome') return [...HEAD_KEYS, 'of_seq', ...TAIL_KEYS];
+  if ('args' in obj) return [...HEAD_KEYS, 'args', ...TAIL_KEYS];
+  if ('args_omitted' in obj) return [...HEAD_KEYS, 'args_omitted', ...TAIL_KEYS];
+  return [...HEAD_KEYS, ...TAIL_KEYS];
+}
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -58,9 +75,9 @@ export type ParsedLine = { ok: true; record: AuditRecord } | { ok: false; proble
 
 /**
  * Parses and strictly checks one audit line (without its "\n"): valid JSON, exactly the
- * known fields with the right types in the writer's order and byte-for-byte in the form
- * the writer produces, and `args_sha256` matching `args` when both are present. Chain
- * links (`seq`, `prev`) between lines are checked by the verifier.
+ * known fields of its kind with the right types in the writer's order and byte-for-byte
+ * in the form the writer produces, and `args_sha256` matching `args` when both are
+ * present. Chain links (`seq`, `prev`) between lines are checked by the verifier.
  *
  * @example
  * const parsed = parseAuditLine(lineText);
@@ -78,17 +95,20 @@ export function parseAuditLine(text: string): ParsedLine {
   }
   const obj = value as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (!ALLOWED_KEYS.has(key)) return { ok: false, problem: `unknown field "${key}"` };
+    if (!KNOWN_KEYS.has(key)) return { ok: false, problem: `unknown field "${key}"` };
   }
-  for (const key of REQUIRED_KEYS) {
+  const expected = expectedKeys(obj);
+  for (const key of expected) {
     if (!(key in obj)) return { ok: false, problem: `missing field "${key}"` };
   }
   const problem = fieldProblem(obj);
   if (problem !== undefined) return { ok: false, problem };
   // The writer emits JSON.stringify of the record in a fixed key order; anything else
-  // (reordered keys, added whitespace, re-escaped text, a duplicate key) was edited.
+  // (reordered keys, added whitespace, re-escaped text, a duplicate key, a field that
+  // does not belong to this kind of line) was edited.
   const keys = Object.keys(obj);
-  const expected = 'args' in obj ? KEYS_WITH_ARGS : REQUIRED_KEYS;
+  const stray = keys.find((key) => !expected.includes(key));
+  if (stray !== undefined) return { ok: false, problem: `field "${stray}" does not belong on a "${String(obj.decision)}" line` };
   if (keys.length !== expected.length || keys.some((key, i) => key !== expected[i])) {
     return { ok: false, problem: 'fields are not in the order the writer uses' };
   }
@@ -105,7 +125,9 @@ function fieldProblem(obj: Record<string, unknown>): string | undefined {
   if (!Number.isSafeInteger(obj.seq) || (obj.seq as number) < 1) return 'field "seq" is not a positive integer';
   if (!isStringOrNull(obj.agent)) return 'field "agent" is not a string or null';
   if (!isStringOrNull(obj.tool)) return 'field "tool" is not a string or null';
-  if (obj.decision !== 'allow' && obj.decision !== 'deny') return 'field "decision" is not "allow" or "deny"';
+  if (obj.decision !== 'allow' && obj.decision !== 'deny' && obj.decision !== 'outcome') {
+    return 'field "decision" is not "allow", "deny" or "outcome"';
+  }
   if (typeof obj.code !== 'string' || obj.code === '') return 'field "code" is not a non-empty string';
   if (!isStringOrNull(obj.token_id)) return 'field "token_id" is not a string or null';
   if (obj.args_sha256 !== null && (typeof obj.args_sha256 !== 'string' || !HEX64.test(obj.args_sha256))) {
@@ -116,6 +138,16 @@ function fieldProblem(obj: Record<string, unknown>): string | undefined {
   }
   if (typeof obj.reason !== 'string') return 'field "reason" is not a string';
   if (typeof obj.prev !== 'string' || !HEX64.test(obj.prev)) return 'field "prev" is not 64 lowercase hex digits';
+  if ('of_seq' in obj) {
+    // An outcome follows its decision: it can only point backwards.
+    if (!Number.isSafeInteger(obj.of_seq) || (obj.of_seq as number) < 1 || (obj.of_seq as number) >= (obj.seq as number)) {
+      return 'field "of_seq" is not the seq of an earlier line';
+    }
+  }
+  if ('args_omitted' in obj) {
+    if (!Number.isSafeInteger(obj.args_omitted) || (obj.args_omitted as number) < 0) return 'field "args_omitted" is not a non-negative integer';
+    if (obj.args_sha256 === null) return 'field "args_omitted" without an "args_sha256"';
+  }
   if ('args' in obj) {
     // The hash is what the chain commits to; logged arguments must agree with it so an
     // edit to them is caught even on the last line, which no later line vouches for.

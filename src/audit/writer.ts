@@ -2,15 +2,33 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { CapframeError } from '../errors.js';
-import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { truncate } from '../lib/truncate.js';
+import { fingerprintJson, sha256Hex } from './canonical-json.js';
 import { readTail } from './lines.js';
-import { GENESIS_PREV, parseAuditLine, type AuditRecord } from './record.js';
+import { GENESIS_PREV, MAX_AUDIT_LINE_BYTES_WRITTEN, parseAuditLine, type AuditRecord } from './record.js';
 
-/** One decision to record; the writer adds `time` (unless given), `seq`, the hashes and `prev`. */
+/**
+ * Longest `agent`, `tool` and `token_id` written, in UTF-16 code units; longer ones are
+ * cut and end in "…". With {@link MAX_REASON_CHARS} and {@link MAX_CODE_CHARS} this
+ * bounds every line below {@link MAX_AUDIT_LINE_BYTES_WRITTEN} (at most 6 bytes per
+ * unit once JSON-escaped), whatever a caller sends.
+ */
+export const MAX_NAME_CHARS = 128;
+/** Longest `reason` written, in UTF-16 code units. */
+export const MAX_REASON_CHARS = 512;
+const MAX_CODE_CHARS = 64;
+
+/**
+ * One line to record; the writer adds `time` (unless given), `seq`, the hashes and `prev`.
+ * `decision: 'outcome'` records what became of a forwarded call (see AuditRecord) and
+ * needs `ofSeq`.
+ */
 export interface AuditEntry {
   agent: string | null;
   tool: string | null;
-  decision: 'allow' | 'deny';
+  decision: 'allow' | 'deny' | 'outcome';
+  /** Outcome lines: `seq` of the call's decision line. */
+  ofSeq?: number;
   code: string;
   /** `tok_…` id, or null. */
   tokenId: string | null;
@@ -21,7 +39,7 @@ export interface AuditEntry {
    * holder-proof check does); saves hashing twice. Trusted as given.
    */
   argsSha256?: string | null;
-  /** Decision latency in microseconds; rounded, negative or non-finite values become 0. */
+  /** Decision latency (outcome lines: upstream time) in microseconds; rounded, negative or non-finite values become 0. */
   latencyUs: number;
   reason: string;
   /** Decision time; default now. */
@@ -178,8 +196,7 @@ class AppendLog implements AuditLog {
     if (this.pendingBytes > this.maxPendingBytes) {
       throw new CapframeError('audit_log_failed', `audit log ${this.path}: writes are too far behind`);
     }
-    const record = this.build(entry);
-    const line = JSON.stringify(record);
+    const { record, line } = this.serialize(this.build(entry));
     // JSON.stringify output is well-formed UTF-16 (lone surrogates are escaped), so the
     // string hashes to the same digest as the UTF-8 bytes written below.
     this.prevHash = sha256Hex(line);
@@ -198,32 +215,51 @@ class AppendLog implements AuditLog {
     if (entry.argsSha256 !== undefined && !(this.logArgs && entry.args !== undefined)) {
       argsSha256 = entry.argsSha256;
     } else if (entry.args !== undefined) {
-      try {
-        canonical = canonicalJson(entry.args);
-        argsSha256 = sha256Hex(canonical);
-      } catch {
-        // Still record the decision (every denial is audited); say why the hash is missing.
-        reason = `${reason} [arguments are not canonical JSON]`;
-      }
+      const fingerprint = fingerprintJson(entry.args);
+      argsSha256 = fingerprint.sha256;
+      canonical = fingerprint.canonical;
+      // Still record the decision (every denial is audited) with a fingerprint; say why
+      // it is not the plain canonical hash.
+      if (canonical === undefined) reason = `${truncate(reason, MAX_REASON_CHARS - 64)} [arguments are not I-JSON; args_sha256 is of their marked form]`;
+    }
+    if (entry.decision === 'outcome' && !(Number.isSafeInteger(entry.ofSeq) && (entry.ofSeq as number) >= 1 && (entry.ofSeq as number) <= this.seq)) {
+      throw new CapframeError('invalid_argument', `an outcome line needs ofSeq, the seq of an earlier line (got ${String(entry.ofSeq)})`);
     }
     const latency = Number.isFinite(entry.latencyUs) ? Math.max(0, Math.round(entry.latencyUs)) : 0;
-    // Built literally in the on-disk key order (see AuditRecord); `args` sits after
-    // `args_sha256` when logged.
+    const cut = (text: string | null, max: number): string | null => (text === null ? null : truncate(text, max));
+    // Built literally in the on-disk key order (see AuditRecord).
     const head = {
       time: (entry.time ?? new Date()).toISOString(),
       seq: this.seq + 1,
-      agent: entry.agent,
-      tool: entry.tool,
+      agent: cut(entry.agent, MAX_NAME_CHARS),
+      tool: cut(entry.tool, MAX_NAME_CHARS),
       decision: entry.decision,
-      code: entry.code,
-      token_id: entry.tokenId,
+      code: truncate(entry.code, MAX_CODE_CHARS),
+      token_id: cut(entry.tokenId, MAX_NAME_CHARS),
       args_sha256: argsSha256,
     };
+    const tail = { latency_us: latency, reason: truncate(reason, MAX_REASON_CHARS), prev: this.prevHash };
+    if (entry.decision === 'outcome') return { ...head, of_seq: entry.ofSeq as number, ...tail };
     if (this.logArgs && canonical !== undefined) {
       // The parsed canonical form is a detached plain copy the caller cannot mutate later.
-      return { ...head, args: JSON.parse(canonical) as unknown, latency_us: latency, reason, prev: this.prevHash };
+      return { ...head, args: JSON.parse(canonical) as unknown, ...tail };
     }
-    return { ...head, latency_us: latency, reason, prev: this.prevHash };
+    return { ...head, ...tail };
+  }
+
+  /**
+   * The line for a record, never longer than MAX_AUDIT_LINE_BYTES_WRITTEN: logged
+   * arguments that would make it longer are left out (their hash stays).
+   */
+  private serialize(record: AuditRecord): { record: AuditRecord; line: string } {
+    const line = JSON.stringify(record);
+    // JSON.stringify output has no lone surrogates, so a UTF-16 unit is at most 3 UTF-8
+    // bytes: short lines need no byte count.
+    if (line.length * 3 <= MAX_AUDIT_LINE_BYTES_WRITTEN || Buffer.byteLength(line) <= MAX_AUDIT_LINE_BYTES_WRITTEN) return { record, line };
+    if (!('args' in record)) return { record, line }; // bounded by the field limits
+    const { args, latency_us, reason, prev, ...head } = record;
+    const omitted = { ...head, args_omitted: Buffer.byteLength(JSON.stringify(args)), latency_us, reason, prev };
+    return { record: omitted, line: JSON.stringify(omitted) };
   }
 
   /** Writes queued lines in order, one batch per write, until the queue is empty. */

@@ -6,20 +6,31 @@
 import { resolve } from 'node:path';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 
 import { CapframeError } from '../errors.js';
+import { DEFAULT_MAX_RESULT_BYTES, StdioUpstreamTransport } from './stdio-transport.js';
 
 /**
  * An upstream server as configured in the policy's `servers` block. Structurally
  * the same as `ServerConfig` in src/policy/types.ts (declared here so this module
- * does not depend on the policy loader). `timeout` is in seconds.
+ * does not depend on the policy loader). `timeout` is in seconds; `maxResultBytes`
+ * caps one answer (`max_result_bytes`, default {@link DEFAULT_MAX_RESULT_BYTES}).
  */
 export type UpstreamConfig =
-  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; timeout?: number }
-  | { url: string; headers?: Record<string, string>; timeout?: number };
+  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; timeout?: number; maxResultBytes?: number }
+  | { url: string; headers?: Record<string, string>; timeout?: number; maxResultBytes?: number };
+
+/**
+ * The server's own `maxResultBytes`, or the default (8 MiB).
+ *
+ * @example
+ * maxResultBytes({ url: 'http://127.0.0.1:9000/mcp' }); // 8388608
+ */
+export function maxResultBytes(config: UpstreamConfig): number {
+  return typeof config.maxResultBytes === 'number' && config.maxResultBytes > 0 ? config.maxResultBytes : DEFAULT_MAX_RESULT_BYTES;
+}
 
 /** A negotiated Streamable HTTP session: where to post and the headers that name the session. */
 export interface HttpSession {
@@ -96,39 +107,27 @@ export async function connectUpstream(name: string, config: UpstreamConfig, opts
 
   if (isStdioConfig(config)) {
     const base = opts.cwd ?? process.cwd();
-    const transport = new StdioClientTransport({
+    // Our own transport: it caps every message at max_result_bytes and fails only the
+    // request an oversized answer belongs to (see stdio-transport.ts).
+    const transport = new StdioUpstreamTransport({
       command: config.command,
       args: config.args ?? [],
       ...(config.env ? { env: config.env } : {}),
       cwd: config.cwd ? resolve(base, config.cwd) : base,
-      stderr: 'pipe',
+      maxMessageBytes: maxResultBytes(config),
     });
-    transport.stderr?.on('data', (chunk: Buffer | string) => {
+    transport.stderr.on('data', (chunk: Buffer | string) => {
       const text = chunk.toString();
       tail = (tail + text).slice(-STDERR_TAIL_BYTES);
       opts.onStderr?.(text);
     });
-    let pid: number | undefined;
-    // Record the pid as soon as the child exists: if initialize fails, the SDK forgets
-    // its process before we get control back, and a hung child must still be killed.
-    const start = transport.start.bind(transport);
-    transport.start = async () => {
-      await start();
-      pid = transport.pid ?? undefined;
-    };
     let closed = false;
     const close = async (): Promise<void> => {
       if (closed) return;
       closed = true;
       await Promise.race([client.close().catch(() => undefined), delay(graceMs)]);
-      // The SDK escalates to SIGKILL only after ~4 s; a hung child should not hold us that long.
-      if (pid !== undefined && isAlive(pid)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
+      // The transport escalates to SIGKILL only after ~4 s; a hung child should not hold us that long.
+      transport.kill();
     };
     try {
       await withDeadline(client.connect(transport, { timeout: opts.timeoutMs }), opts.timeoutMs);
@@ -136,6 +135,7 @@ export async function connectUpstream(name: string, config: UpstreamConfig, opts
       await close();
       throw upstreamError(name, `\`${[config.command, ...(config.args ?? [])].join(' ')}\``, error, opts.timeoutMs, tail);
     }
+    const pid = transport.pid;
     return {
       client,
       transport: 'stdio',
@@ -275,13 +275,4 @@ async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
 
 function delay(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms).unref());
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

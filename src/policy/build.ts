@@ -38,6 +38,7 @@ function toServer(s: ServerInput): ServerConfig {
     const out: ServerConfig = { url: s.url };
     if (s.headers) out.headers = { ...s.headers };
     if (s.timeout !== undefined) out.timeout = s.timeout;
+    if (s.max_result_bytes !== undefined) out.maxResultBytes = s.max_result_bytes;
     return out;
   }
   const out: ServerConfig = { command: s.command as string };
@@ -45,6 +46,7 @@ function toServer(s: ServerInput): ServerConfig {
   if (s.env) out.env = { ...s.env };
   if (s.cwd !== undefined) out.cwd = s.cwd;
   if (s.timeout !== undefined) out.timeout = s.timeout;
+  if (s.max_result_bytes !== undefined) out.maxResultBytes = s.max_result_bytes;
   return out;
 }
 
@@ -146,6 +148,20 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     }
   });
 
+  const screenAllow: string[] = [];
+  (body.screen?.allow ?? []).forEach((name, i) => {
+    const dot = name.indexOf('.');
+    if (dot <= 0 || dot === name.length - 1 || name.includes('*')) {
+      problems.push({ path: at('screen', 'allow', i), message: `${JSON.stringify(name)} is not a tool name; screen.allow lists exact "<server>.<tool>" names (no globs), each reviewed` });
+      return;
+    }
+    const server = name.slice(0, dot);
+    if (body.servers && !(server in servers)) warnings.push(`screen.allow: ${JSON.stringify(name)} names no configured server ${JSON.stringify(server)}`);
+    screenAllow.push(name);
+  });
+  const screen = Object.freeze({ tools: body.screen?.tools ?? true, allow: Object.freeze(screenAllow) as readonly string[] });
+  if (!screen.tools) warnings.push('screen.tools is false: upstream tool definitions are served to the model without screening for injected instructions or hidden characters');
+
   if (problems.length > 0) return { problems };
 
   const defaultPolicy = body.default_policy ?? 'deny';
@@ -168,6 +184,7 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     autoMint: policyAutoMint,
     onStoreFailure: body.on_store_failure ?? 'deny',
     audit: Object.freeze(audit),
+    screen,
     warnings: Object.freeze(warnings) as string[],
     decide: engine.decide,
     grant: engine.grant,

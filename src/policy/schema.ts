@@ -28,6 +28,10 @@ const positiveInt = (what: string) =>
 const constraintList = z.array(z.unknown(), { error: 'expected a list of constraints such as [{ arg: amount, op: "<=", value: 50 }]' });
 const stringMap = z.record(z.string(), z.string({ error: (i) => `expected a string (quote it), got ${describeValue(i.input)}` }));
 
+/** Bounds of a server's `max_result_bytes`: smaller cannot carry an initialize answer, larger is no limit. */
+export const MIN_RESULT_BYTES = 1024;
+export const MAX_RESULT_BYTES = 256 * 1024 * 1024;
+
 const server = strict({
   command: nonEmpty('command').optional(),
   args: z.array(z.string({ error: (i) => `expected a string (quote it), got ${describeValue(i.input)}` })).optional(),
@@ -36,6 +40,12 @@ const server = strict({
   url: nonEmpty('url').optional(),
   headers: stringMap.optional(),
   timeout: seconds.optional(),
+  max_result_bytes: z
+    .number()
+    .refine((n) => Number.isSafeInteger(n) && n >= MIN_RESULT_BYTES && n <= MAX_RESULT_BYTES, {
+      error: `max_result_bytes must be a whole number of bytes from ${MIN_RESULT_BYTES} (1 KiB) to ${MAX_RESULT_BYTES} (256 MiB); the default is 8388608 (8 MiB)`,
+    })
+    .optional(),
 }).superRefine((s, ctx) => {
   if ((s.command === undefined) === (s.url === undefined)) {
     ctx.addIssue({ code: 'custom', message: 'a server needs exactly one of "command" (stdio) or "url" (Streamable HTTP)' });
@@ -96,6 +106,10 @@ const body = strict({
   auto_mint: z.boolean().optional(),
   on_store_failure: z.enum(['deny', 'use_cached']).optional(),
   audit: strict({ log_args: z.boolean().optional(), path: nonEmpty('audit.path').optional() }).optional(),
+  screen: strict({
+    tools: z.boolean().optional(),
+    allow: z.array(nonEmpty('a screen.allow entry')).optional(),
+  }).optional(),
 });
 
 /** The whole file: one top-level `capframe:` mapping. */

@@ -43,10 +43,11 @@ export interface CompiledConstraints {
  * An upstream MCP server: a stdio child process or a Streamable HTTP URL.
  * `timeout` is in seconds (like every duration in the policy file). A relative
  * `cwd` is kept as written; the runtime resolves it against the policy's directory.
+ * `maxResultBytes` (`max_result_bytes`) caps one answer; unset means 8 MiB.
  */
 export type ServerConfig =
-  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; timeout?: number }
-  | { url: string; headers?: Record<string, string>; timeout?: number };
+  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; timeout?: number; maxResultBytes?: number }
+  | { url: string; headers?: Record<string, string>; timeout?: number; maxResultBytes?: number };
 
 /**
  * An agent that authenticates with an API key. `keySha256` is lowercase hex;
@@ -127,6 +128,12 @@ export interface Policy {
   onStoreFailure: 'deny' | 'use_cached';
   /** `path` is absolute when given (relative paths resolve against the policy's directory). */
   audit: { logArgs: boolean; path?: string };
+  /**
+   * The `screen:` section: `tools` (default true) withholds upstream tools whose
+   * definitions address the model or hide characters; `allow` lists `<server>.<tool>`
+   * names served despite that.
+   */
+  screen: { tools: boolean; allow: readonly string[] };
   /** Things that load but deserve attention, e.g. `default_policy: allow`. */
   warnings: string[];
   decide(input: DecideInput): Decision;

@@ -1,13 +1,20 @@
 /**
  * The enforcement path of every `tools/call` (SPEC §6):
  * authenticate → decode and verify the token → policy and constraints → rate limit
- * → forward → audit. Every branch ends in a decision that is audited; any error on
+ * → audit → forward. Every branch ends in a decision that is audited; any error on
  * the way denies with `internal_error`. Nothing fails open.
+ *
+ * What the agent gets back keeps two things apart. `DENIED <code>` means the call was
+ * not forwarded. Once it was sent, a failure is `UPSTREAM_ERROR <code>` — the call may
+ * have run — with the outcome in `_meta["capframe/outcome"]` and an outcome line in the
+ * audit log. The `capframe/` keys of a result's `_meta` are the proxy's alone.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
+import type { AuditRecord } from '../audit/record.js';
 import type { AuditLog } from '../audit/writer.js';
 import { isRecord } from '../lib/is-record.js';
+import { truncate } from '../lib/truncate.js';
 import type { SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
 import type { FileStore } from '../store/file-store.js';
@@ -19,13 +26,20 @@ import type { AuthResult } from './auth.js';
 import type { Logger } from './log.js';
 import type { CapframeMetrics } from './metrics.js';
 import type { RateLimiter } from './rate-limit.js';
-import { UpstreamCallError } from './http-upstream-call.js';
+import { argumentProblem } from './check-arguments.js';
+import { isValidToolName, MAX_TOOL_NAME_LENGTH } from './tool-name.js';
+import { UpstreamCallError, type UpstreamErrorCode } from './upstream-error.js';
 import type { UpstreamPool } from './upstreams.js';
 
 /** The tool every agent sees, for getting tokens (SPEC §6). */
 export const REQUEST_TOKEN_TOOL = 'capframe.request_token';
 export const TOKEN_META_KEY = 'capframe/token';
 export const DECISION_META_KEY = 'capframe/decision';
+export const OUTCOME_META_KEY = 'capframe/outcome';
+/** The proxy's namespace in a result's `_meta`; an upstream's keys in it are removed (any letter case). */
+const PROXY_NAMESPACE = /^capframe\//i;
+/** Text only the proxy writes at the start of a result; an upstream's result that starts so is marked as the upstream's. */
+const PROXY_VERDICT_TEXT = /^\s*(?:DENIED|UPSTREAM_ERROR)\b/;
 /** Lifetime of a token minted for a single call under `auto_mint`. */
 const AUTO_MINT_TTL = 60;
 
@@ -62,12 +76,29 @@ export interface IssuedToken {
   expires_at: string;
 }
 
-interface Outcome {
+/** The decision on one call, as audited. */
+interface Verdict {
   allowed: boolean;
   code: DecisionCode;
   reason: string;
   agent: string | null;
   tokenId: string | null;
+}
+
+/** `_meta["capframe/decision"]` of an allowed call: which token, under which rule (its line; null for `default_policy: allow`). */
+export interface AllowedMeta {
+  allowed: true;
+  code: 'ok';
+  token: string | null;
+  rule: number | null;
+}
+
+/** What the decision hands to forwarding. */
+interface Forward {
+  server: string;
+  name: string;
+  token: string;
+  meta: AllowedMeta;
 }
 
 /** The denial every client sees: an error result that names the code. */
@@ -79,12 +110,51 @@ export function denial(code: DecisionCode, reason: string): CallToolResult {
   };
 }
 
-/** True when some object inside `value` has an own "__proto__" key. */
-function hasProtoKey(value: unknown, depth = 0): boolean {
-  if (typeof value !== 'object' || value === null || depth > 64) return depth > 64;
-  if (Object.hasOwn(value, '__proto__')) return true;
-  for (const v of Object.values(value)) if (hasProtoKey(v, depth + 1)) return true;
-  return false;
+/**
+ * An allowed call that was sent and did not end with the upstream's result: `isError`,
+ * text `UPSTREAM_ERROR <code>: <reason>`, the allowed decision and the outcome in `_meta`.
+ */
+export function upstreamError(code: UpstreamErrorCode, reason: string, decision: AllowedMeta): CallToolResult {
+  return {
+    content: [{ type: 'text', text: `UPSTREAM_ERROR ${code}: ${reason}` }],
+    isError: true,
+    _meta: { [DECISION_META_KEY]: decision, [OUTCOME_META_KEY]: { code, reason } },
+  };
+}
+
+/** Why an upstream's tools/call result cannot be passed on, or undefined. Cheap: the HTTP path has no schema check before this. */
+function resultProblem(result: CallToolResult): string | undefined {
+  if (!isRecord(result)) return 'the result is not an object';
+  const content: unknown = result.content;
+  if (content !== undefined) {
+    if (!Array.isArray(content)) return '"content" is not a list';
+    for (const item of content) if (!isRecord(item) || typeof item.type !== 'string') return 'a "content" item has no type';
+  }
+  if (result.isError !== undefined && typeof result.isError !== 'boolean') return '"isError" is not true or false';
+  if (result.structuredContent !== undefined && !isRecord(result.structuredContent)) return '"structuredContent" is not an object';
+  return undefined;
+}
+
+/**
+ * The upstream's result as the agent gets it: every `capframe/*` key the upstream put in
+ * the result's `_meta` removed and the proxy's decision written there. Only the result's
+ * own `_meta` is the proxy's namespace; `_meta` inside content items is the upstream's.
+ * A first text that reads like a proxy verdict is marked as the upstream's words.
+ */
+function ownedResult(result: CallToolResult, decision: AllowedMeta): CallToolResult {
+  const meta: Record<string, unknown> = {};
+  const upstreamMeta: unknown = result._meta;
+  if (isRecord(upstreamMeta)) {
+    for (const key of Object.keys(upstreamMeta)) {
+      if (key !== '__proto__' && !PROXY_NAMESPACE.test(key)) meta[key] = upstreamMeta[key];
+    }
+  }
+  meta[DECISION_META_KEY] = decision;
+  const first = result.content?.[0];
+  if (first?.type === 'text' && typeof first.text === 'string' && PROXY_VERDICT_TEXT.test(first.text)) {
+    return { ...result, content: [{ ...first, text: `[upstream] ${first.text}` }, ...result.content.slice(1)], _meta: meta };
+  }
+  return { ...result, content: result.content ?? [], _meta: meta };
 }
 
 export class Enforcer {
@@ -96,35 +166,50 @@ export class Enforcer {
   /** Decides one `tools/call` and, when allowed, forwards it. Never throws. */
   async callTool(caller: Caller, tool: string, rawArgs: unknown, meta: unknown): Promise<CallToolResult> {
     this.inFlight += 1;
-    const started = process.hrtime.bigint();
-    const args = rawArgs ?? {};
-    let outcome: Outcome = { allowed: false, code: 'internal_error', reason: 'internal error', agent: null, tokenId: null };
     try {
-      if (tool === REQUEST_TOKEN_TOOL) {
-        const issued = this.issue(caller, args);
-        outcome = issued.outcome;
-        this.record(outcome, tool, args, started);
-        return issued.ok
-          ? { content: [{ type: 'text', text: JSON.stringify(issued.body) }], structuredContent: { ...issued.body } }
-          : denial(outcome.code, outcome.reason);
-      }
-      const decided = this.decide(caller, tool, args, meta);
-      outcome = decided.outcome;
-      // Audit before forwarding: a call we cannot record is a call we do not make.
-      this.record(outcome, tool, args, started);
-      if (!('forward' in decided)) return denial(outcome.code, outcome.reason);
-      const { server, name, token } = decided.forward;
-      return await this.forward(server, name, args as Record<string, unknown>, token, tool);
-    } catch (error) {
-      // Whatever failed — deciding or recording the decision — the call is not forwarded.
-      this.deps.log.error('enforcement error', { tool, error: (error as Error).message });
-      const reason = 'internal error; the call was not forwarded';
+      const started = process.hrtime.bigint();
+      const args = rawArgs ?? {};
+      let verdict: Verdict = { allowed: false, code: 'internal_error', reason: 'internal error', agent: null, tokenId: null };
+      let forward: Forward;
+      let decided: AuditRecord;
       try {
-        this.record({ ...outcome, allowed: false, code: 'internal_error', reason }, tool, args, started);
-      } catch {
-        // The audit log itself failed; the denial below still stands.
+        if (!isValidToolName(tool)) {
+          // Before any other work: an unauthenticated caller must not make us log or look up arbitrary text.
+          verdict = { ...verdict, code: 'no_rule', reason: `${JSON.stringify(truncate(String(tool), 64))} is not a valid MCP tool name (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . -)` };
+          this.record(verdict, String(tool), args, started);
+          return denial(verdict.code, verdict.reason);
+        }
+        if (tool === REQUEST_TOKEN_TOOL) {
+          const issued = this.issue(caller, args);
+          verdict = issued.outcome;
+          this.record(verdict, tool, args, started);
+          return issued.ok
+            ? {
+                content: [{ type: 'text', text: JSON.stringify(issued.body) }],
+                structuredContent: { ...issued.body },
+                _meta: { [DECISION_META_KEY]: { allowed: true, code: 'ok', token: null, rule: null } satisfies AllowedMeta },
+              }
+            : denial(verdict.code, verdict.reason);
+        }
+        const decision = this.decide(caller, tool, args, meta);
+        verdict = decision.outcome;
+        // Audit before forwarding: a call we cannot record is a call we do not make.
+        decided = this.record(verdict, tool, args, started);
+        if (!('forward' in decision)) return denial(verdict.code, verdict.reason);
+        forward = decision.forward;
+      } catch (error) {
+        // Whatever failed — deciding or recording the decision — the call is not forwarded.
+        this.deps.log.error('enforcement error', { tool: truncate(String(tool), MAX_TOOL_NAME_LENGTH), error: (error as Error).message });
+        const reason = 'internal error; the call was not forwarded';
+        try {
+          this.record({ ...verdict, allowed: false, code: 'internal_error', reason }, tool, args, started);
+        } catch {
+          // The audit log itself failed; the denial below still stands.
+        }
+        return denial('internal_error', reason);
       }
-      return denial('internal_error', reason);
+      // From here on the call is on its way: only a call that provably never left may be DENIED.
+      return await this.forward(forward, tool, args as Record<string, unknown>, decided);
     } finally {
       this.inFlight -= 1;
     }
@@ -134,17 +219,15 @@ export class Enforcer {
   private decide(caller: Caller, tool: string, args: unknown, meta: unknown) {
     const policy = this.deps.policy();
     const deny = (code: DecisionCode, reason: string, agent: string | null = null, tokenId: string | null = null) => ({
-      outcome: { allowed: false, code, reason, agent, tokenId } satisfies Outcome,
+      outcome: { allowed: false, code, reason, agent, tokenId } satisfies Verdict,
     });
 
     if (caller.auth.kind === 'rejected') return deny('agent_unknown', caller.auth.reason);
     const agent = caller.auth.kind === 'agent' ? caller.auth.agent : undefined;
     if (!isRecord(args)) return deny('constraint_failed', 'tool arguments must be a JSON object', agent ?? null);
-    if (hasProtoKey(args)) {
-      // JSON.parse keeps "__proto__" as a plain key that constraints never see; an upstream
-      // that merges the arguments into an object would inherit what it holds.
-      return deny('constraint_failed', 'tool arguments must not contain a "__proto__" key', agent ?? null);
-    }
+    // The upstream gets JSON.stringify of exactly this object: it must say exactly what was checked.
+    const problem = argumentProblem(args);
+    if (problem !== undefined) return deny('constraint_failed', problem, agent ?? null);
 
     let token = isRecord(meta) && typeof meta[TOKEN_META_KEY] === 'string' ? (meta[TOKEN_META_KEY] as string) : caller.headerToken;
     if (token === undefined || token === '') {
@@ -176,6 +259,7 @@ export class Enforcer {
 
     const status = this.deps.upstreams.lookup(tool);
     if (status.state === 'changed') return deny('tool_changed', status.reason, who ?? null, tokenId);
+    if (status.state === 'withheld') return deny('denied_by_rule', status.reason, who ?? null, tokenId);
     if (status.state === 'unavailable') return deny('upstream_unavailable', status.reason, who ?? null, tokenId);
     if (status.state === 'unknown') return deny('no_rule', status.reason, who ?? null, tokenId);
 
@@ -184,37 +268,92 @@ export class Enforcer {
       return deny('rate_limited', `more than ${limit.calls} calls in ${limit.per}s under the rule at line ${decision.rule!.line}`, who ?? null, tokenId);
     }
     return {
-      outcome: { allowed: true, code: 'ok', reason: `allowed by ${decision.rule ? `the rule at line ${decision.rule.line}` : 'default_policy: allow'}`, agent: who ?? null, tokenId } satisfies Outcome,
-      forward: { server: status.server, name: status.name, token },
+      outcome: { allowed: true, code: 'ok', reason: `allowed by ${decision.rule ? `the rule at line ${decision.rule.line}` : 'default_policy: allow'}`, agent: who ?? null, tokenId } satisfies Verdict,
+      forward: { server: status.server, name: status.name, token, meta: { allowed: true, code: 'ok', token: tokenId, rule: decision.rule?.line ?? null } } satisfies Forward,
     };
   }
 
-  private async forward(server: string, name: string, args: Record<string, unknown>, token: string, tool: string): Promise<CallToolResult> {
+  /**
+   * Sends an allowed call and returns what the agent gets: the upstream's result under the
+   * proxy's `_meta`, an UPSTREAM_ERROR when the sent call failed, or DENIED
+   * upstream_unavailable when it could not be sent. Never throws.
+   */
+  private async forward(f: Forward, tool: string, args: Record<string, unknown>, decided: AuditRecord): Promise<CallToolResult> {
     const started = performance.now();
+    let result: CallToolResult;
     try {
       // The upstream receives the token too, so a guarded server can verify it itself.
-      return await this.deps.upstreams.call(server, name, args, { [TOKEN_META_KEY]: token });
+      result = await this.deps.upstreams.call(f.server, f.name, args, { [TOKEN_META_KEY]: f.token });
     } catch (error) {
-      const message = (error as Error).message;
-      this.deps.log.warn('upstream call failed', { tool, error: message });
-      if (error instanceof UpstreamCallError && error.kind === 'rpc') {
-        // The call was allowed and reached a live upstream, which refused it: its error, not a denial.
-        return { content: [{ type: 'text', text: `upstream "${server}" answered with an error: ${message}` }], isError: true };
-      }
-      return denial('upstream_unavailable', `upstream "${server}" did not answer: ${message}`);
+      const failure = error instanceof UpstreamCallError ? error : new UpstreamCallError((error as Error).message, 'upstream_error');
+      return this.failed(f, tool, decided, failure, started);
     } finally {
-      this.deps.metrics.upstreamCall.labels(server).observe((performance.now() - started) / 1000);
+      this.deps.metrics.upstreamCall.labels(f.server).observe((performance.now() - started) / 1000);
     }
+    try {
+      const problem = resultProblem(result);
+      if (problem === undefined) return ownedResult(result, f.meta);
+      return this.failed(f, tool, decided, new UpstreamCallError(problem, 'malformed_result'), started);
+    } catch (error) {
+      return this.failed(f, tool, decided, new UpstreamCallError(`the result could not be read: ${(error as Error).message}`, 'malformed_result'), started);
+    }
+  }
+
+  /** The answer for a call that did not end with the upstream's result, with its outcome audited. */
+  private failed(f: Forward, tool: string, decided: AuditRecord, failure: UpstreamCallError, started: number): CallToolResult {
+    const upstream = `upstream "${f.server}"`;
+    const detail = truncate(failure.message, 300);
+    const code = failure.code === 'not_sent' ? 'upstream_unavailable' : failure.code;
+    let reason: string;
+    switch (failure.code) {
+      case 'not_sent':
+        reason = `${upstream} is unavailable (${detail}); the call was not forwarded`;
+        break;
+      case 'upstream_error':
+        reason = `${upstream} answered with an error: ${detail}; the call was sent and may have run`;
+        break;
+      case 'upstream_timeout':
+        reason = `${upstream} did not answer in time (${detail}); the call was sent and may have run`;
+        break;
+      case 'upstream_disconnected':
+        reason = `the connection to ${upstream} was lost (${detail}); the call was sent and may have run`;
+        break;
+      case 'result_too_large':
+        reason = `the answer of ${upstream} was refused: ${detail}; the call was sent and may have run`;
+        break;
+      case 'malformed_result':
+        reason = `the answer of ${upstream} is malformed: ${detail}; the call was sent and may have run`;
+        break;
+    }
+    this.deps.log.warn('upstream call failed', { tool, code, error: detail });
+    this.deps.metrics.upstreamFailures.labels(f.server, code).inc();
+    try {
+      this.deps.audit.append({
+        agent: decided.agent,
+        tool,
+        decision: 'outcome',
+        ofSeq: decided.seq,
+        code,
+        tokenId: decided.token_id,
+        argsSha256: decided.args_sha256,
+        latencyUs: (performance.now() - started) * 1000,
+        reason,
+      });
+    } catch (error) {
+      // The call has happened (or not) whatever the log says; the answer must still be honest.
+      this.deps.log.error('audit log failed to record a call outcome', { tool, code, error: (error as Error).message });
+    }
+    return failure.code === 'not_sent' ? denial('upstream_unavailable', reason) : upstreamError(failure.code, reason, f.meta);
   }
 
   /**
    * Issues a token to the caller: `capframe.request_token {tool, capability?, ttl?}` and
    * `POST /v1/tokens`. The caller audits the outcome.
    */
-  issue(caller: Caller, args: unknown): { ok: true; body: IssuedToken; outcome: Outcome } | { ok: false; outcome: Outcome } {
+  issue(caller: Caller, args: unknown): { ok: true; body: IssuedToken; outcome: Verdict } | { ok: false; outcome: Verdict } {
     const fail = (code: DecisionCode, reason: string, agent: string | null = null) => ({
       ok: false as const,
-      outcome: { allowed: false, code, reason, agent, tokenId: null } satisfies Outcome,
+      outcome: { allowed: false, code, reason, agent, tokenId: null } satisfies Verdict,
     });
     if (caller.auth.kind === 'rejected') return fail('agent_unknown', caller.auth.reason);
     if (caller.auth.kind === 'open') {
@@ -266,12 +405,12 @@ export class Enforcer {
     return result.minted;
   }
 
-  private record(o: Outcome, tool: string, args: unknown, started: bigint): void {
+  private record(o: Verdict, tool: string, args: unknown, started: bigint): AuditRecord {
     const latencyUs = Number(process.hrtime.bigint() - started) / 1000;
     const { metrics } = this.deps;
     metrics.decisions.labels(o.code, o.allowed ? 'allow' : 'deny').inc();
     metrics.decisionLatency.observe(latencyUs / 1e6);
-    this.deps.audit.append({
+    return this.deps.audit.append({
       agent: o.agent,
       tool,
       decision: o.allowed ? 'allow' : 'deny',

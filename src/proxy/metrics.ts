@@ -308,6 +308,15 @@ export class Histogram<L extends string = never> extends Metric<L, HistogramChil
  */
 export class MetricsRegistry {
   private readonly metrics: Metric<string, unknown>[] = [];
+  private readonly collectors: (() => void)[] = [];
+
+  /**
+   * Runs `collect` before every render, for values cheaper to read on demand than to
+   * track (e.g. how many tools are withheld under the current policy).
+   */
+  onCollect(collect: () => void): void {
+    this.collectors.push(collect);
+  }
 
   counter<L extends string = never>(opts: MetricOptions<L>): Counter<L> {
     return this.add(new Counter(opts));
@@ -329,6 +338,7 @@ export class MetricsRegistry {
 
   /** The exposition text: HELP and TYPE for every metric, then its samples; ends with "\n". */
   render(): string {
+    for (const collect of this.collectors) collect();
     const lines: string[] = [];
     for (const metric of this.metrics) metric.render(lines);
     return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
@@ -350,6 +360,10 @@ export interface CapframeMetrics {
   decisionLatency: Histogram;
   upstreamCall: Histogram<'server'>;
   upstreamUp: Gauge<'server'>;
+  /** Allowed calls that did not end with the upstream's result, by outcome code (`upstream_unavailable`: never sent). */
+  upstreamFailures: Counter<'server' | 'code'>;
+  /** Upstream tools not served: screened as poisoned (and not allowed), or with an invalid MCP name. */
+  toolsWithheld: Gauge<'server'>;
   revokedTokens: Gauge;
   render(): string;
 }
@@ -386,6 +400,16 @@ export function createCapframeMetrics(): CapframeMetrics {
     upstreamUp: registry.gauge({
       name: 'capframe_upstream_up',
       help: 'Whether the upstream MCP server is connected (1) or not (0).',
+      labelNames: ['server'],
+    }),
+    upstreamFailures: registry.counter({
+      name: 'capframe_upstream_failures_total',
+      help: 'Allowed tools/call that did not end with the upstream result, by server and outcome code (upstream_unavailable: not sent; the others: sent, may have run).',
+      labelNames: ['server', 'code'],
+    }),
+    toolsWithheld: registry.gauge({
+      name: 'capframe_tools_withheld',
+      help: 'Upstream tools not served: definitions screened as poisoned and not allowed by screen.allow, or names that are not valid MCP tool names.',
       labelNames: ['server'],
     }),
     revokedTokens: registry.gauge({

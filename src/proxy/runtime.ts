@@ -96,6 +96,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     ...(lock !== undefined && { lock }),
     log,
     onChange: (server, up) => metrics.upstreamUp.labels(server).set(up ? 1 : 0),
+    screen: () => policy().screen,
+  });
+  metrics.registry.onCollect(() => {
+    for (const [server, count] of Object.entries(upstreams.withheldCounts())) metrics.toolsWithheld.labels(server).set(count);
   });
   log.info('connecting upstreams', { servers: Object.keys(initial.servers) });
   await upstreams.start();

@@ -3,18 +3,23 @@
  * under `<server>.<tool>`, pinning against `capframe.lock.json`, and reconnection
  * with backoff when a server goes away — while the other servers keep working.
  */
-import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 
 import { compareToLock, type LockFile } from '../discover/lock.js';
-import { connectUpstream, listAllTools, upstreamTimeoutMs, type Upstream, type UpstreamConfig } from '../mcp/connect.js';
-import { callToolOverHttp, UpstreamCallError } from './http-upstream-call.js';
+import { connectUpstream, listAllTools, maxResultBytes, upstreamTimeoutMs, type Upstream, type UpstreamConfig } from '../mcp/connect.js';
+import { NotSentError, RefusedAnswer } from '../mcp/stdio-transport.js';
+import { callToolOverHttp } from './http-upstream-call.js';
 import type { Logger } from './log.js';
+import { DEFAULT_SCREEN, isWithheld, screenDefinition, withheldReason, type ScreenSettings } from './screen.js';
+import { isValidToolName } from './tool-name.js';
+import { UpstreamCallError } from './upstream-error.js';
 
 /** Where a `<server>.<tool>` name stands. */
 export type ToolStatus =
   | { state: 'ok'; server: string; name: string; definition: Tool }
   | { state: 'unavailable'; server: string; reason: string }
   | { state: 'changed'; server: string; reason: string }
+  | { state: 'withheld'; server: string; reason: string }
   | { state: 'unknown'; reason: string };
 
 interface ServerState {
@@ -25,6 +30,10 @@ interface ServerState {
   tools: Map<string, Tool>;
   /** Tools whose definition drifted from the lock or that the lock does not know. */
   held: Map<string, string>;
+  /** Served tools the screening found poisoned, with the reason; withheld unless `screen.allow` names them. */
+  flagged: Map<string, string>;
+  /** Tools never served because `<server>.<tool>` is not a valid MCP tool name. */
+  misnamed: number;
   up: boolean;
   lastError?: string;
   restarts: number;
@@ -41,6 +50,8 @@ export interface UpstreamPoolOptions {
   log: Logger;
   /** Called when a server goes up or down or its tool list changes. */
   onChange?: (server: string, up: boolean) => void;
+  /** The policy's `screen:` settings, read when tools are listed and looked up (default: screen, allow nothing). */
+  screen?: () => ScreenSettings;
   /** First reconnect delay, doubled per failure up to maxBackoffMs. */
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -62,7 +73,7 @@ export class UpstreamPool {
     private readonly options: UpstreamPoolOptions,
   ) {
     for (const [name, config] of Object.entries(configs)) {
-      this.servers.set(name, { name, config, tools: new Map(), held: new Map(), up: false, restarts: 0, attempt: 0 });
+      this.servers.set(name, { name, config, tools: new Map(), held: new Map(), flagged: new Map(), misnamed: 0, up: false, restarts: 0, attempt: 0 });
     }
   }
 
@@ -71,12 +82,29 @@ export class UpstreamPool {
     await Promise.all([...this.servers.values()].map((s) => this.connect(s)));
   }
 
-  /** The tools to show, as `<server>.<tool>` with their upstream definitions. */
+  /** The tools to show, as `<server>.<tool>` with their upstream definitions; withheld ones are left out. */
   *tools(): Generator<{ qualified: string; server: string; definition: Tool }> {
+    const screen = this.screenSettings();
     for (const s of this.servers.values()) {
       if (!s.up) continue;
-      for (const [name, definition] of s.tools) yield { qualified: `${s.name}.${name}`, server: s.name, definition };
+      for (const [name, definition] of s.tools) {
+        const qualified = `${s.name}.${name}`;
+        if (s.flagged.has(name) && isWithheld(screen, qualified)) continue;
+        yield { qualified, server: s.name, definition };
+      }
     }
+  }
+
+  /** Tools not served per server: screened out (and not allowed) or with an invalid MCP name. For /metrics. */
+  withheldCounts(): Record<string, number> {
+    const screen = this.screenSettings();
+    const out: Record<string, number> = {};
+    for (const s of this.servers.values()) {
+      let count = s.misnamed;
+      for (const name of s.flagged.keys()) if (isWithheld(screen, `${s.name}.${name}`)) count += 1;
+      out[s.name] = count;
+    }
+    return out;
   }
 
   /** Resolves a `<server>.<tool>` name. Server names are the policy's keys; tool names may contain dots. */
@@ -90,28 +118,40 @@ export class UpstreamPool {
     if (held !== undefined) return { state: 'changed', server: s.name, reason: held };
     const definition = s.tools.get(name);
     if (definition === undefined) return { state: 'unknown', reason: `upstream "${s.name}" has no tool "${name}"` };
+    if (s.flagged.size > 0) {
+      const flagged = s.flagged.get(name);
+      if (flagged !== undefined && isWithheld(this.screenSettings(), qualified)) return { state: 'withheld', server: s.name, reason: flagged };
+    }
     return { state: 'ok', server: s.name, name, definition };
   }
 
-  /** Calls a tool on its upstream within the server's timeout. */
+  /**
+   * Calls a tool on its upstream within the server's timeout and `max_result_bytes`.
+   * Throws an UpstreamCallError: `not_sent` when the call provably did not leave the
+   * proxy (server down, transport closed), else what became of the sent call.
+   */
   async call(server: string, name: string, args: Record<string, unknown>, meta: Record<string, unknown>): Promise<CallToolResult> {
     const s = this.servers.get(server);
-    if (s?.upstream === undefined || !s.up) throw new Error(`upstream "${server}" is unavailable`);
+    const upstream = s?.upstream;
+    if (s === undefined || upstream === undefined || !s.up) throw new UpstreamCallError(`upstream "${server}" is unavailable`, 'not_sent');
     const timeout = upstreamTimeoutMs(s.config, this.options.defaultTimeoutMs);
-    if (s.upstream.http !== undefined) {
+    if (upstream.http !== undefined) {
       try {
-        return await callToolOverHttp(s.upstream.http, name, args, meta, timeout);
+        return await callToolOverHttp(upstream.http, name, args, meta, { timeoutMs: timeout, maxResultBytes: maxResultBytes(s.config) });
       } catch (error) {
         // 404 on a session we negotiated: the upstream restarted and forgot it.
-        if (error instanceof UpstreamCallError && error.status === 404) this.lost(s, s.upstream, 'session expired (HTTP 404)');
+        if (error instanceof UpstreamCallError && error.status === 404) this.lost(s, upstream, 'session expired (HTTP 404)');
         throw error;
       }
     }
+    // The SDK would report a closed client as a plain "Not connected" Error: check first.
+    if (upstream.client.transport === undefined) throw new UpstreamCallError(`upstream "${server}" is not connected`, 'not_sent');
     try {
-      return (await s.upstream.client.callTool({ name, arguments: args, _meta: meta }, undefined, { timeout })) as CallToolResult;
+      // request(), not callTool(): the proxy passes results through; validating them
+      // against the tool's output schema is the agent's client's business.
+      return await upstream.client.request({ method: 'tools/call', params: { name, arguments: args, _meta: meta } }, CallToolResultSchema, { timeout });
     } catch (error) {
-      const transportFailure = !(error instanceof McpError) || error.code === ErrorCode.RequestTimeout || error.code === ErrorCode.ConnectionClosed;
-      throw new UpstreamCallError((error as Error).message, transportFailure ? 'transport' : 'rpc');
+      throw stdioFailure(error);
     }
   }
 
@@ -197,27 +237,67 @@ export class UpstreamPool {
     s.timer.unref();
   }
 
-  /** Applies the lock: drifted or unknown tools are held back, with the reason. */
+  /**
+   * Applies the lock (drifted or unknown tools are held back, with the reason), leaves
+   * out tools whose `<server>.<tool>` is not a valid MCP tool name, and screens the rest:
+   * a poisoned definition is flagged, and withheld unless `screen.allow` names it.
+   */
   private setTools(s: ServerState, tools: Tool[]): void {
     s.tools = new Map();
     s.held = new Map();
+    s.flagged = new Map();
+    s.misnamed = 0;
+    const { log } = this.options;
     const lock = this.options.lock;
     const diff = lock === undefined ? undefined : compareToLock(lock, s.name, tools);
     const changed = new Map(diff?.changed.map((c) => [c.tool, c.fields]) ?? []);
     const added = new Set(diff?.added ?? []);
+    const screen = this.screenSettings();
     for (const tool of tools) {
       const qualified = `${s.name}.${tool.name}`;
       const fields = changed.get(qualified);
-      if (fields !== undefined) {
+      if (!isValidToolName(qualified)) {
+        // No agent could call it: the proxy refuses names outside the MCP rules.
+        s.misnamed += 1;
+        log.warn('tool not served: its name is not a valid MCP tool name', { server: s.name, tool: JSON.stringify(tool.name.slice(0, 200)) });
+      } else if (fields !== undefined) {
         const reason = `definition of ${qualified} changed since it was locked (${fields.join(', ')}); review it and re-run \`capframe discover --lock\``;
         s.held.set(tool.name, reason);
-        this.options.log.warn('tool definition drifted from the lock', { tool: qualified, fields });
+        log.warn('tool definition drifted from the lock', { tool: qualified, fields });
       } else if (added.has(qualified)) {
         s.held.set(tool.name, `${qualified} is not in capframe.lock.json; review it and re-run \`capframe discover --lock\``);
-        this.options.log.warn('tool not in the lock is not served', { tool: qualified });
+        log.warn('tool not in the lock is not served', { tool: qualified });
       } else {
         s.tools.set(tool.name, tool);
+        const findings = screenDefinition(s.name, tool);
+        if (findings.length > 0) {
+          s.flagged.set(tool.name, withheldReason(qualified, findings));
+          const rules = findings.map((f) => f.rule);
+          if (isWithheld(screen, qualified)) log.warn('tool withheld: its definition was screened as poisoned', { tool: qualified, rules, detail: findings.map((f) => f.detail) });
+          else log.info('tool served despite screening findings', { tool: qualified, rules, by: screen.tools ? 'screen.allow' : 'screen.tools: false' });
+        }
       }
     }
   }
+
+  private screenSettings(): ScreenSettings {
+    return this.options.screen?.() ?? DEFAULT_SCREEN;
+  }
+}
+
+/** What became of a tools/call on a stdio upstream, from the SDK client's error. */
+function stdioFailure(error: unknown): UpstreamCallError {
+  if (error instanceof UpstreamCallError) return error;
+  if (error instanceof NotSentError) return new UpstreamCallError(error.message, 'not_sent');
+  if (error instanceof McpError) {
+    if (error.data instanceof RefusedAnswer) return new UpstreamCallError(error.data.reason, error.data.code);
+    if (error.code === ErrorCode.RequestTimeout) return new UpstreamCallError('no answer within the timeout', 'upstream_timeout');
+    if (error.code === ErrorCode.ConnectionClosed) return new UpstreamCallError('the connection closed before the answer', 'upstream_disconnected');
+    return new UpstreamCallError(error.message, 'upstream_error');
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  // Protocol.request rejects this way, before sending, when its transport is gone.
+  if (error instanceof Error && message === 'Not connected') return new UpstreamCallError('the upstream is not connected', 'not_sent');
+  // A result that failed the CallToolResult schema (a ZodError), or anything else the answer caused.
+  return new UpstreamCallError(`the answer is not a valid tools/call result: ${message.slice(0, 300)}`, 'malformed_result');
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { MAX_CANONICAL_DEPTH, canonicalJson, sha256Hex } from '../../src/audit/canonical-json.js';
+import { MAX_CANONICAL_DEPTH, canonicalJson, fingerprintJson, sha256Hex } from '../../src/audit/canonical-json.js';
 import { CapframeError } from '../../src/errors.js';
 
 /** Builds the double with the given IEEE 754 bit pattern (RFC 8785 Appendix B lists them so). */
@@ -200,5 +200,29 @@ describe('sha256Hex', () => {
     expect(sha256Hex(new Uint8Array([0x61, 0x62, 0x63]))).toBe(sha256Hex('abc'));
     expect(sha256Hex('é')).toBe(sha256Hex(Buffer.from([0xc3, 0xa9])));
     expect(sha256Hex('')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+});
+
+describe('fingerprintJson', () => {
+  it('is the canonical hash for I-JSON, and a marked hash in a separate domain otherwise; it never throws', () => {
+    expect(fingerprintJson({ b: 1, a: 'x' })).toEqual({ sha256: sha256Hex('{"a":"x","b":1}'), canonical: '{"a":"x","b":1}' });
+    const deep: unknown[] = [];
+    let cursor = deep;
+    for (let i = 0; i < MAX_CANONICAL_DEPTH + 10; i++) {
+      const next: unknown[] = [];
+      cursor.push(next);
+      cursor = next;
+    }
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const odd = [{ n: NaN }, { n: -Infinity }, { s: '\udc00' }, { [`k\ud800`]: 1 }, { u: undefined }, { b: 1n }, new Date(0), deep, cyclic];
+    const hashes = odd.map((value) => fingerprintJson(value));
+    for (const h of hashes) {
+      expect(h.canonical).toBeUndefined();
+      expect(h.sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+    expect(new Set(hashes.map((h) => h.sha256)).size).toBe(odd.length);
+    // Lone surrogates keep their identity (escaped), so two different ones differ.
+    expect(fingerprintJson({ s: '\ud800' }).sha256).not.toBe(fingerprintJson({ s: '\ud801' }).sha256);
   });
 });

@@ -121,7 +121,7 @@ describe('verifyAuditLog', () => {
       expect(await verifyAuditLog(path)).toEqual({
         ok: false,
         line: 10,
-        problem: 'field "decision" is not "allow" or "deny"',
+        problem: 'field "decision" is not "allow", "deny" or "outcome"',
       });
     });
 
@@ -164,6 +164,45 @@ describe('verifyAuditLog', () => {
       bytes[at] = 0xff;
       await writeFile(path, bytes);
       expect(await verifyAuditLog(path)).toEqual({ ok: false, line: 5, problem: 'not valid UTF-8' });
+    });
+  });
+
+  describe('outcome lines and omitted arguments (a log written since outcomes exist)', () => {
+    async function mixedLog(): Promise<string[]> {
+      const log = await openAuditLog(path, { logArgs: true });
+      const decided = log.append(entry(2));
+      log.append({ agent: decided.agent, tool: decided.tool, decision: 'outcome', ofSeq: decided.seq, code: 'upstream_timeout', tokenId: decided.token_id, argsSha256: decided.args_sha256, latencyUs: 9, reason: 'may have run' });
+      log.append(entry(4, { args: { blob: 'y'.repeat(10_000) } }));
+      log.append(entry(5));
+      await log.close();
+      return (await readFile(path, 'utf8')).slice(0, -1).split('\n');
+    }
+
+    it('a log mixing old-style lines, outcome lines and omitted arguments verifies', async () => {
+      const all = await mixedLog();
+      expect(all).toHaveLength(14);
+      expect(all[11]).toContain('"decision":"outcome"');
+      expect(all[12]).toContain('"args_omitted":');
+      expect(await verifyAuditLog(path)).toMatchObject({ ok: true, lines: 14, lastSeq: 14 });
+    });
+
+    it('an outcome pointing forward or on the wrong kind of line, and a bad args_omitted, are caught on the last line', async () => {
+      const all = await mixedLog();
+      const outcome = all[11]!;
+      const omitted = all[12]!;
+      // [line number, edited line, problem]; each edit is made the last line of the log.
+      const variants: [number, string, string][] = [
+        [12, outcome.replace('"of_seq":11', '"of_seq":12'), 'field "of_seq" is not the seq of an earlier line'],
+        [12, outcome.replace('"decision":"outcome"', '"decision":"allow"'), 'field "of_seq" does not belong on a "allow" line'],
+        [12, outcome.replace(/"of_seq":11,/, ''), 'missing field "of_seq"'],
+        [13, omitted.replace(/"args_sha256":"[0-9a-f]{64}"/, '"args_sha256":null'), 'field "args_omitted" without an "args_sha256"'],
+        [13, omitted.replace(/"args_omitted":\d+/, '"args_omitted":-1'), 'field "args_omitted" is not a non-negative integer'],
+      ];
+      for (const [k, variant, problem] of variants) {
+        expect(variant).not.toBe(all[k - 1]);
+        await writeFile(path, `${[...all.slice(0, k - 1), variant].join('\n')}\n`);
+        expect({ variant, result: await verifyAuditLog(path) }).toEqual({ variant, result: { ok: false, line: k, problem } });
+      }
     });
   });
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { canonicalJson, sha256Hex } from '../../src/audit/canonical-json.js';
-import { GENESIS_PREV } from '../../src/audit/record.js';
+import { GENESIS_PREV, MAX_AUDIT_LINE_BYTES_WRITTEN } from '../../src/audit/record.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
-import { openAuditLog } from '../../src/audit/writer.js';
+import { MAX_NAME_CHARS, MAX_REASON_CHARS, openAuditLog } from '../../src/audit/writer.js';
 import { CapframeError } from '../../src/errors.js';
 import { entry, tempDir, writeLog } from './helpers.js';
 
@@ -68,18 +68,78 @@ describe('openAuditLog', () => {
     expect(await verifyAuditLog(path)).toMatchObject({ ok: true, lines: 1 });
   });
 
-  it('still records a decision whose arguments are not JSON, without a hash', async () => {
+  it('fingerprints a decision whose arguments are not I-JSON, and says so; a line with no arguments has no hash', async () => {
     const path = join(dir, 'audit.log');
     const log = await openAuditLog(path, { logArgs: true });
-    const record = log.append(entry(1, { args: { s: 'lone \ud800 surrogate' } }));
-    const none = log.append(entry(2, { args: undefined }));
-    const given = log.append(entry(3, { args: undefined, argsSha256: 'ab'.repeat(32) }));
+    const lone = log.append(entry(1, { args: { s: 'lone \ud800 surrogate' } }));
+    const infinite = log.append(entry(3, { args: { n: Infinity } }));
+    const none = log.append(entry(5, { args: undefined }));
+    const given = log.append(entry(7, { args: undefined, argsSha256: 'ab'.repeat(32) }));
     await log.close();
-    expect(record.args_sha256).toBeNull();
-    expect(record.reason).toBe('no capability token presented [arguments are not canonical JSON]');
-    expect('args' in record).toBe(false);
+    // Never null for arguments that exist: the hash of "!" + a marked form, which no
+    // canonical JSON (and so no forwarded call) can share.
+    expect(lone.args_sha256).toBe(sha256Hex('!{"s":"lone \\ud800 surrogate"}'));
+    expect(infinite.args_sha256).toBe(sha256Hex('!{"n":"\\u0000not I-JSON: Infinity"}'));
+    expect(infinite.args_sha256).not.toBe(sha256Hex(canonicalJson({ n: '\u0000not I-JSON: Infinity' })));
+    expect(lone.reason).toBe('no capability token presented [arguments are not I-JSON; args_sha256 is of their marked form]');
+    expect('args' in lone).toBe(false);
     expect(none.args_sha256).toBeNull();
     expect(given.args_sha256).toBe('ab'.repeat(32));
+    expect(await verifyAuditLog(path)).toMatchObject({ ok: true, lines: 4 });
+  });
+
+  it('bounds every line: long names and reasons are cut, oversized logged arguments are left out with their size', async () => {
+    const path = join(dir, 'audit.log');
+    const log = await openAuditLog(path, { logArgs: true });
+    // Worst case for the field limits: every character escapes to six bytes (\u001f).
+    const control = '\u001f'.repeat(100_000);
+    const hostile = log.append({ agent: control, tool: control, decision: 'deny', code: control, tokenId: control, args: { x: 1 }, latencyUs: 1, reason: control });
+    const big = { blob: 'x'.repeat(20_000) };
+    const large = log.append(entry(2, { args: big }));
+    const small = log.append(entry(4, { args: { sql: 'SELECT 1' } }));
+    await log.close();
+    const lines = await fileLines(path);
+    for (const line of lines) expect(Buffer.byteLength(line)).toBeLessThanOrEqual(MAX_AUDIT_LINE_BYTES_WRITTEN);
+    expect(hostile.tool).toBe(`${control.slice(0, MAX_NAME_CHARS)}…`);
+    expect(hostile.agent).toHaveLength(MAX_NAME_CHARS + 1);
+    expect(hostile.reason).toHaveLength(MAX_REASON_CHARS + 1);
+    expect(Buffer.byteLength(lines[0]!)).toBeGreaterThan(6000); // the limits are what bounds it, not luck
+    // The arguments that did not fit: hash kept, size noted, key order stable.
+    expect(large.args_sha256).toBe(sha256Hex(canonicalJson(big)));
+    expect('args' in large).toBe(false);
+    expect(large.args_omitted).toBe(Buffer.byteLength(canonicalJson(big)));
+    expect(Object.keys(JSON.parse(lines[1]!) as object)).toEqual([
+      'time', 'seq', 'agent', 'tool', 'decision', 'code', 'token_id', 'args_sha256', 'args_omitted', 'latency_us', 'reason', 'prev',
+    ]);
+    expect(small.args).toEqual({ sql: 'SELECT 1' });
+    expect(await verifyAuditLog(path)).toMatchObject({ ok: true, lines: 3 });
+  });
+
+  it('records an outcome line that points at its decision line, in the same chain', async () => {
+    const path = join(dir, 'audit.log');
+    const log = await openAuditLog(path, { logArgs: true });
+    const decided = log.append(entry(2, { args: { refund: 10 } }));
+    log.append(entry(3));
+    const outcome = log.append({
+      agent: decided.agent,
+      tool: decided.tool,
+      decision: 'outcome',
+      ofSeq: decided.seq,
+      code: 'upstream_timeout',
+      tokenId: decided.token_id,
+      argsSha256: decided.args_sha256,
+      latencyUs: 5_000_000,
+      reason: 'upstream "payments" did not answer in time; the call was sent and may have run',
+    });
+    expect(() => log.append({ ...entry(4), decision: 'outcome', ofSeq: 99 })).toThrow(/ofSeq/);
+    await log.close();
+    const lines = await fileLines(path);
+    expect(lines).toHaveLength(3);
+    expect(Object.keys(JSON.parse(lines[2]!) as object)).toEqual([
+      'time', 'seq', 'agent', 'tool', 'decision', 'code', 'token_id', 'args_sha256', 'of_seq', 'latency_us', 'reason', 'prev',
+    ]);
+    expect(outcome).toMatchObject({ seq: 3, decision: 'outcome', of_seq: 1, args_sha256: decided.args_sha256, code: 'upstream_timeout' });
+    expect('args' in outcome).toBe(false); // the decision line has them
     expect(await verifyAuditLog(path)).toMatchObject({ ok: true, lines: 3 });
   });
 

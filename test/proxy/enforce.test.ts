@@ -91,9 +91,13 @@ describe('Enforcer', () => {
   it('arguments smuggling a "__proto__" key are refused (an upstream merging them would inherit it)', async () => {
     const audit = await openAuditLog(join(dir, 'proto.log'));
     const before = upstreamCalls();
-    for (const raw of ['{"sql":"SELECT 1","__proto__":{"force":true}}', '{"sql":"SELECT 1","opts":{"__proto__":{"admin":true}}}']) {
+    const cases: [string, string][] = [
+      ['{"sql":"SELECT 1","__proto__":{"force":true}}', 'arguments: a "__proto__" key is not allowed'],
+      ['{"sql":"SELECT 1","opts":{"__proto__":{"admin":true}}}', 'arguments.opts: a "__proto__" key is not allowed'],
+    ];
+    for (const [raw, reason] of cases) {
       const result = await enforcer(audit).callTool({ auth: { kind: 'open' } }, 'database.query', JSON.parse(raw), { 'capframe/token': token() });
-      expect(result._meta).toMatchObject({ 'capframe/decision': { code: 'constraint_failed', reason: 'tool arguments must not contain a "__proto__" key' } });
+      expect(result._meta).toMatchObject({ 'capframe/decision': { code: 'constraint_failed', reason } });
     }
     expect(upstreamCalls()).toBe(before);
     await audit.close();

@@ -95,7 +95,8 @@ export function registerAudit(program: Command, setExit: SetExit): void {
 }
 
 /**
- * `<time> <decision> <code> agent=… tool=… token=… <latency>µs`, one line per record.
+ * `<time> <decision> <code> agent=… tool=… token=… <latency>µs [of=<seq>]`, one line per record
+ * (`of=` on outcome lines: the seq of the call's decision line).
  * Exported for tests.
  */
 export function formatRecord(record: AuditRecord): string {
@@ -107,6 +108,7 @@ export function formatRecord(record: AuditRecord): string {
     `tool=${printable(record.tool)}`,
     `token=${printable(record.token_id)}`,
     `${record.latency_us}µs`,
+    ...(record.of_seq !== undefined ? [`of=${record.of_seq}`] : []),
   ].join(' ');
 }
 
