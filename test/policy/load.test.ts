@@ -184,6 +184,34 @@ describe('keys and paths', () => {
   });
 });
 
+describe('screen: and max_result_bytes', () => {
+  it('screens by default; screen.allow names exact tools; screen.tools: false warns', () => {
+    const plain = parsePolicy('capframe:\n  version: "0.2"\n');
+    expect(plain.screen).toEqual({ tools: true, allow: [] });
+    const allowed = parsePolicy('capframe:\n  version: "0.2"\n  servers:\n    db: { command: node }\n  screen:\n    allow: [db.query, other.tool]\n');
+    expect(allowed.screen).toEqual({ tools: true, allow: ['db.query', 'other.tool'] });
+    expect(allowed.warnings).toContain('screen.allow: "other.tool" names no configured server "other"');
+    const off = parsePolicy('capframe:\n  version: "0.2"\n  screen: { tools: false }\n');
+    expect(off.screen.tools).toBe(false);
+    expect(off.warnings.some((w) => w.startsWith('screen.tools is false'))).toBe(true);
+    expect(errorOf(() => parsePolicy('capframe:\n  version: "0.2"\n  screen:\n    allow: ["db.*"]\n', 'p.yaml')).message).toBe(
+      'p.yaml:4:13: "db.*" is not a tool name; screen.allow lists exact "<server>.<tool>" names (no globs), each reviewed',
+    );
+    expect(errorOf(() => parsePolicy('capframe:\n  version: "0.2"\n  screen: { tool: true }\n', 'p.yaml')).message).toBe('p.yaml:3:13: unknown key "tool"; expected one of: tools, allow');
+  });
+
+  it('max_result_bytes is a per-server byte count within bounds', () => {
+    const policy = parsePolicy('capframe:\n  version: "0.2"\n  servers:\n    a: { command: node, max_result_bytes: 1048576 }\n    b: { url: "http://127.0.0.1:1/mcp", max_result_bytes: 2048 }\n    c: { command: node }\n');
+    expect(policy.servers.a).toMatchObject({ maxResultBytes: 1048576 });
+    expect(policy.servers.b).toMatchObject({ maxResultBytes: 2048 });
+    expect(policy.servers.c).not.toHaveProperty('maxResultBytes');
+    for (const bad of ['0', '100', '1.5', '"8MiB"', String(2 ** 30)]) {
+      const error = errorOf(() => parsePolicy(`capframe:\n  version: "0.2"\n  servers:\n    a: { command: node, max_result_bytes: ${bad} }\n`, 'p.yaml'));
+      expect(error.message, bad).toMatch(/^p\.yaml:4:\d+: (max_result_bytes must be a whole number of bytes from 1024|expected a number)/);
+    }
+  });
+});
+
 describe('malformed policies name file, line and column', () => {
   const rows: [string, string, string][] = [
     ['bad YAML', 'capframe:\n  version: "0.2"\n  rules:\n    - tool: [a\n', 'p.yaml:5:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]'],
