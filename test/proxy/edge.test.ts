@@ -313,7 +313,7 @@ describe('the tool receives exactly what was checked (item 3)', () => {
     await poll(() => (audit().length > 0 ? true : undefined), 'audit lines');
     const records = audit();
     const callLines = records.filter((r) => r.tool !== null);
-    expect(callLines.length).toBeGreaterThan(20);
+    expect(callLines.length).toBeGreaterThan(5);
     for (const r of callLines) expect(r.args_sha256, JSON.stringify(r)).toMatch(/^[0-9a-f]{64}$/);
   });
 });
