@@ -28,7 +28,10 @@
 //                        dir, removed when everything passes, kept and named otherwise)
 //   --timeout <s>        per-scenario limit in seconds (default 120)
 //
-// A scenario passes when the suite exits 0 for it and reports no FAILURE check.
+// A scenario passes when it leaves checks, none of them FAILURE, none of them passed on a
+// capframe denial (some checks accept any text or any isError result), and — when it ran
+// on its own — the suite exited 0. All scenarios run in one suite process; any that
+// left no checks.json (the batch crashed or ran out of time) run again one by one.
 // Exit status: 0 when every scenario passes directly and (with --through-serve) the
 // run through serve has exactly the same outcome for every scenario and every
 // non-INFO check; 1 otherwise; 2 for bad usage.
