@@ -12,15 +12,22 @@ export const MAX_ARGUMENT_DEPTH = 64;
 // lone surrogate; the lib setting here predates it.
 const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
 
+/** Where a problem is, innermost step first (built while the walk unwinds, so the success path builds nothing). */
 type Where = (string | number)[];
+
+interface Problem {
+  where: Where;
+  what: string;
+}
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const MAX_PATH_CHARS = 200;
 
 /** `arguments.items[3].price`, `arguments["a b"]`; long paths keep their start and end. */
-function describe(where: Where): string {
+function describe(reversed: Where): string {
   let text = 'arguments';
-  for (const step of where) {
+  for (let i = reversed.length - 1; i >= 0; i--) {
+    const step = reversed[i]!;
     if (typeof step === 'number') text += `[${step}]`;
     else if (IDENTIFIER.test(step) && step.length <= 40) text += `.${step}`;
     else text += `[${JSON.stringify(step.length > 40 ? `${step.slice(0, 40)}…` : step)}]`;
@@ -42,17 +49,20 @@ function describe(where: Where): string {
  * argumentProblem({ sql: 'SELECT 1' }); // undefined
  */
 export function argumentProblem(args: unknown): string | undefined {
-  return walk(args, 0, []);
+  const problem = walk(args, 0);
+  return problem === undefined ? undefined : `${describe(problem.where)}: ${problem.what}`;
 }
 
-function walk(value: unknown, depth: number, where: Where): string | undefined {
+const here = (what: string): Problem => ({ where: [], what });
+
+function walk(value: unknown, depth: number): Problem | undefined {
   switch (typeof value) {
     case 'string':
-      return isWellFormed(value) ? undefined : `${describe(where)}: the string contains a lone surrogate (not valid Unicode)`;
+      return isWellFormed(value) ? undefined : here('the string contains a lone surrogate (not valid Unicode)');
     case 'number':
-      if (!Number.isFinite(value)) return `${describe(where)}: ${String(value)} is not a finite number`;
+      if (!Number.isFinite(value)) return here(`${String(value)} is not a finite number`);
       if (value > Number.MAX_SAFE_INTEGER || value < -Number.MAX_SAFE_INTEGER) {
-        return `${describe(where)}: ${String(value)} is outside ±(2^53−1), so it may have been rounded and cannot be forwarded exactly`;
+        return here(`${String(value)} is outside ±(2^53−1), so it may have been rounded and cannot be forwarded exactly`);
       }
       return undefined;
     case 'boolean':
@@ -60,32 +70,36 @@ function walk(value: unknown, depth: number, where: Where): string | undefined {
     case 'object':
       break;
     default:
-      return `${describe(where)}: ${typeof value} is not a JSON value`;
+      return here(`${typeof value} is not a JSON value`);
   }
   if (value === null) return undefined;
-  if (depth >= MAX_ARGUMENT_DEPTH) return `${describe(where)}: the arguments are nested deeper than ${MAX_ARGUMENT_DEPTH} levels`;
+  if (depth >= MAX_ARGUMENT_DEPTH) return here(`the arguments are nested deeper than ${MAX_ARGUMENT_DEPTH} levels`);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      where.push(i);
-      const problem = walk(value[i], depth + 1, where);
-      where.pop();
-      if (problem !== undefined) return problem;
+      const problem = walk(value[i], depth + 1);
+      if (problem !== undefined) {
+        problem.where.push(i);
+        return problem;
+      }
     }
     return undefined;
   }
   const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return `${describe(where)}: not a plain JSON object`;
+  if (proto !== Object.prototype && proto !== null) return here('not a plain JSON object');
   if (Object.hasOwn(value, '__proto__')) {
     // JSON.parse keeps "__proto__" as a plain key that constraints never see; an upstream
     // that merges the arguments into an object would inherit what it holds.
-    return `${describe(where)}: a "__proto__" key is not allowed`;
+    return here('a "__proto__" key is not allowed');
   }
   const record = value as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    where.push(key);
-    const problem = isWellFormed(key) ? walk(record[key], depth + 1, where) : `${describe(where)}: the key contains a lone surrogate (not valid Unicode)`;
-    where.pop();
-    if (problem !== undefined) return problem;
+  // for…in over a plain object: its own keys (Object.prototype has no enumerable ones),
+  // without the array Object.keys would allocate.
+  for (const key in record) {
+    const problem = isWellFormed(key) ? walk(record[key], depth + 1) : here('the key contains a lone surrogate (not valid Unicode)');
+    if (problem !== undefined) {
+      problem.where.push(key);
+      return problem;
+    }
   }
   return undefined;
 }
