@@ -13,7 +13,11 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { HttpSession } from '../mcp/connect.js';
 import { UpstreamCallError } from './upstream-error.js';
 
-const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 64 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 64 }) };
+// Idle kept-alive connections are dropped after 4 s, before a Node upstream's default
+// 5 s keepAliveTimeout closes them under us: a call written to a connection the upstream
+// is closing has to be reported as "sent, may have run". (Only idle sockets time out.)
+const agentOptions = { keepAlive: true, maxSockets: 64, timeout: 4000 };
+const agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
 let nextId = 0;
 const NEWLINE = 0x0a;
 
