@@ -200,6 +200,8 @@ export class UpstreamPool {
       delete s.lastError;
       // A stdio child that dies closes the transport: mark the server down and reconnect.
       upstream.client.onclose = () => this.lost(s, upstream, 'connection closed');
+      // E.g. an oversized or malformed message that names no request: dropped, and said so.
+      upstream.client.onerror = (error) => log.debug('upstream protocol error', { server: s.name, error: error.message.slice(0, 300) });
       log.info('upstream connected', { server: s.name, transport: upstream.transport, pid: upstream.pid, tools: s.tools.size, held: s.held.size });
       this.options.onChange?.(s.name, true);
     } catch (error) {
