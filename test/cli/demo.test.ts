@@ -65,5 +65,5 @@ describe('capframe demo', () => {
     } finally {
       server.close();
     }
-  });
+  }, 60_000);
 });

@@ -31,7 +31,7 @@ export function connectedPids(stderr: string): Map<string, number> {
 }
 
 /** Runs `capframe <args>` in its own process group to its exit; a run that hangs is killed (whole group) and fails. */
-export async function runToExit(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stderr: string }> {
+export async function runToExit(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

@@ -80,7 +80,7 @@ describe('a listen error', () => {
     } finally {
       holder.close();
     }
-  });
+  }, 60_000);
 
   it('serve on an address this machine does not have: exit 1 naming it', async () => {
     const dir = scratch('capframe-ops-addr-');
@@ -92,7 +92,7 @@ describe('a listen error', () => {
     const pids = [...connectedPids(r.stderr).values()];
     expect(pids).toHaveLength(1);
     await poll(() => (pids.every((pid) => !alive(pid)) ? true : undefined), 'the upstream child to be gone', 5000);
-  });
+  }, 60_000);
 });
 
 describe('policy reload applies servers', () => {
@@ -174,7 +174,7 @@ ${servers}  rules:
     expect(pidOf('database')).toBe(newDbPid);
     expect(await served.stop()).toEqual({ code: 0, signal: null });
     expect(alive(newDbPid)).toBe(false);
-  });
+  }, 90_000);
 });
 
 describe('an upstream that fails to start', () => {
