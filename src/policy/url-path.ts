@@ -11,8 +11,9 @@
  * Other escapes stay encoded in that reading, so `%2F` is not a separator: a
  * server that follows RFC 3986 routes `/api/a%2Fb` as one segment. But servers
  * disagree (some decode `%2F` or `%5C` before routing, strip `;params` from
- * segments like Tomcat, merge `//` like nginx, or match paths case-insensitively
- * like Express and IIS), and the tool on the other side is unknown. So the path is
+ * segments like Tomcat, merge `//` like nginx, match paths case-insensitively
+ * like Express and IIS, or apply Unicode NFKC so that `ａdmin` is `admin`), and
+ * the tool on the other side is unknown. So the path is
  * also read each of those ways, alone and combined; when the readings disagree
  * (inside one way, outside another) the URL is not judged at all, and neither an
  * allow rule nor a deny rule can be slipped past with `/api/..%2fadmin`,
@@ -97,27 +98,63 @@ function judge(prefix: PathPrefix, raw: string): UrlPathResult {
   if (parsed === undefined) return 'invalid';
   const path = parsed.url.pathname;
   if (!path.startsWith('/') || MALFORMED_ESCAPE.test(path)) return 'invalid';
-  const canonical = removeDotSegments(path.replace(ESCAPES, decodeUnreserved));
-  const readings = [canonical];
+  const canonical = path.includes('%') ? removeDotSegments(path.replace(ESCAPES, decodeUnreserved)) : path;
+  // [path, read as Unicode text]: the Unicode reading also folds case beyond ASCII.
+  const readings: [string, boolean][] = [[canonical, false]];
   if (path.includes('%')) {
-    // Every escape decoded once, bytes as Latin-1: only ASCII structure matters here.
+    // Every escape decoded once, bytes as Latin-1: the ASCII structure a byte-oriented server sees.
     const full = path.replace(ESCAPES, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-    if (/[\x00-\x1f\x7f]/.test(full) || ESCAPE.test(full)) return 'invalid';
-    readings.push(full.replaceAll('\\', '/'));
+    if (ASCII_CONTROL.test(full) || ESCAPE.test(full)) return 'invalid';
+    readings.push([full.replaceAll('\\', '/'), false]);
+    // The same bytes as UTF-8 text after NFKC, as a server that normalises Unicode sees
+    // them: a fullwidth "／" or "ａ" becomes "/" or "a". Invalid UTF-8 has no such reading.
+    const text = utf8(full);
+    if (text !== undefined && /[^\x00-\x7f]/.test(text)) {
+      const nfkc = text.normalize('NFKC');
+      if (CONTROL.test(nfkc) || ESCAPE.test(nfkc)) return 'invalid';
+      readings.push([nfkc.replaceAll('\\', '/'), true]);
+    }
   }
   let verdict: boolean | undefined;
-  for (const base of readings) {
+  const agree = (inside: boolean): boolean => {
+    if (verdict === undefined) verdict = inside;
+    return verdict === inside;
+  };
+  for (const [base, unicode] of readings) {
+    const params = base.includes(';');
+    const doubled = base.includes('//');
     for (let variant = 0; variant < 8; variant++) {
+      // A transformation that changes nothing gives a reading already judged.
+      if (((variant & 1) !== 0 && !params) || ((variant & 2) !== 0 && !doubled)) continue;
       let p = base;
       if ((variant & 1) !== 0) p = p.replace(/;[^/]*/g, '');
       if ((variant & 2) !== 0) p = p.replace(/\/{2,}/g, '/');
       p = removeDotSegments(p);
-      const inside = (variant & 4) !== 0 ? within(prefix.lower, asciiLower(p)) : within(prefix.prefix, p);
-      if (verdict === undefined) verdict = inside;
-      else if (verdict !== inside) return 'invalid';
+      if ((variant & 4) === 0) {
+        if (!agree(within(prefix.prefix, p))) return 'invalid';
+      } else if (!unicode) {
+        if (!agree(within(prefix.lower, asciiLower(p)))) return 'invalid';
+      } else {
+        // Servers fold case either way: "ı".toUpperCase() is "I", "K" (Kelvin).toLowerCase() is "k".
+        if (!agree(within(prefix.lower, p.toLowerCase())) || !agree(within(prefix.prefix.toUpperCase(), p.toUpperCase()))) return 'invalid';
+      }
     }
   }
   return verdict === true ? 'inside' : 'outside';
+}
+
+/** In bytes; multi-byte UTF-8 sequences use 0x80–0x9f, so C1 controls are checked on text only. */
+const ASCII_CONTROL = /[\x00-\x1f\x7f]/;
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Latin-1 string of bytes → UTF-8 text, or undefined when the bytes are not UTF-8. */
+function utf8(bytes: string): string | undefined {
+  try {
+    return STRICT_UTF8.decode(Buffer.from(bytes, 'latin1'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** `%61` → `a`; escapes of anything but ALPHA DIGIT - . _ ~ stay as written. */
