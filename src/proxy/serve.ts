@@ -73,6 +73,7 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
   } catch (error) {
     // Nothing will be served: stop the upstream children (no orphans) and the rest of the
     // runtime, then fail, so the CLI exits 1 instead of idling without a listener.
+    stopping = true; // a signal arriving now must not stop the runtime a second time
     rt.log.error('cannot listen; stopping', { host: opts.host, port, error: (error as Error).message });
     http.close();
     await rt.stop().catch((stopError: unknown) => rt.log.error('runtime did not stop cleanly', { error: (stopError as Error).message }));

@@ -226,6 +226,16 @@ describe('malformed policies name file, line and column', () => {
       'p.yaml:7:15: unknown operator "=<"; expected one of == != < <= > >= in not_in matches not_matches starts_with contains max_length path_within url_origin_in url_path_within absent',
     ],
     [
+      'url_path_within given a whole URL',
+      'capframe:\n  version: "0.2"\n  rules:\n    - tool: http.fetch\n      effect: deny\n      when: [{ arg: url, op: url_path_within, value: "https://a.example/admin" }]\n',
+      'p.yaml:6:54: url_path_within takes a path such as "/api/v1", not a URL (got "https://a.example/admin"); pin the origin with url_origin_in',
+    ],
+    [
+      'url_path_within given a relative path',
+      'capframe:\n  version: "0.2"\n  capabilities:\n    docs:\n      when:\n        - { arg: url, op: url_path_within, value: docs }\n',
+      'p.yaml:6:51: url_path_within expected a path starting with "/" such as "/api/v1", got "docs"',
+    ],
+    [
       'constraint value of the wrong type',
       'capframe:\n  version: "0.2"\n  rules:\n    - tool: payments.refund\n      when: [{ arg: amount, op: "<=", value: "50" }]\n',
       'p.yaml:5:46: <= needs a number value, got a string',
