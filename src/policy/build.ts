@@ -101,6 +101,8 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
   }
 
   const rules: Rule[] = [];
+  /** Capabilities rules name but nothing defines, with the lines naming them: one warning each. */
+  const labelLines = new Map<string, number[]>();
   (body.rules ?? []).forEach((r, i) => {
     const line = ctx.lineOf(at('rules', i));
     const effect = r.effect ?? 'allow';
@@ -145,11 +147,20 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
       }
     }
     if (r.capability !== undefined && !capabilityMap.has(r.capability)) {
-      warnings.push(`line ${line}: capability ${JSON.stringify(r.capability)} is not defined under capabilities; it is a label with no extra constraints`);
+      const lines = labelLines.get(r.capability) ?? [];
+      if (lines.length === 0) labelLines.set(r.capability, lines);
+      lines.push(line);
     }
   });
 
   if (problems.length > 0) return { problems };
+  for (const [name, lines] of labelLines) {
+    const where = lines.length === 1 ? `line ${lines[0]}` : `lines ${lines.slice(0, 5).join(', ')}${lines.length > 5 ? `, … (${lines.length} rules)` : ''}`;
+    warnings.push(`${where}: capability ${JSON.stringify(name)} is not defined under capabilities; it is a label with no extra constraints`);
+  }
+  // In file order, by the first line each names.
+  const firstLine = (w: string) => Number(/^lines? (\d+)/.exec(w)?.[1] ?? 0);
+  warnings.sort((a, b) => firstLine(a) - firstLine(b));
 
   const defaultPolicy = body.default_policy ?? 'deny';
   if (defaultPolicy === 'allow') {

@@ -135,6 +135,19 @@ describe('seed and example policies', () => {
   });
 });
 
+describe('warnings', () => {
+  it('names each undefined capability once, with every line that names it, in file order', () => {
+    const policy = parsePolicy(
+      'capframe:\n  version: "0.2"\n  rules:\n    - { tool: a.x, capability: ro }\n    - { tool: a.y, capability: admin }\n    - { tool: a.z, capability: ro }\n',
+      'p.yaml',
+    );
+    expect(policy.warnings).toEqual([
+      'lines 4, 6: capability "ro" is not defined under capabilities; it is a label with no extra constraints',
+      'line 5: capability "admin" is not defined under capabilities; it is a label with no extra constraints',
+    ]);
+  });
+});
+
 describe('keys and paths', () => {
   it('resolves state_dir and audit.path against the policy directory, keeps server cwd as written', () => {
     const text = `capframe:
