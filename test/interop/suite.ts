@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it as vitestIt } from 'vitest';
 
 import { createVerifier, generateKeyPair, mint, publicJwks, signingKey, type KeyPair } from '../../src/index.js';
 import { encodeCbor } from '../../src/lib/cbor/encode.js';
@@ -112,8 +112,21 @@ export function describeExampleVerifier(name: string, verifier: ExampleVerifier)
       return r;
     }
 
+    // A verifier that cannot be prepared fails every test with the reason (a failing
+    // beforeAll would only mark them skipped).
+    let unprepared: Error | undefined;
+    const it = (title: string, fn: () => Promise<void>) =>
+      vitestIt(title, async () => {
+        if (unprepared !== undefined) throw unprepared;
+        await fn();
+      });
+
     beforeAll(async () => {
-      ensurePrepared(verifier);
+      try {
+        ensurePrepared(verifier);
+      } catch (error) {
+        unprepared = error as Error;
+      }
       dir = tempDir('capframe-interop-');
       // A key endpoint the way `serve` publishes one: the JWK Set of the trusted keys.
       server = createServer((req, res) => {
