@@ -4,6 +4,7 @@
  */
 export { CapframeError, type ErrorCode } from './errors.js';
 export { generateKeyPair, signingKey, parsePublicKey, type KeyPair, type SigningKey } from './keys/keys.js';
+export { publicJwk, publicJwks, type PublicJwk, type PublicJwkSet } from './keys/jwks.js';
 export { mint, type MintOptions, type MintedToken } from './token/mint.js';
 export { decodeClaims, tokenId, type Claims } from './token/claims.js';
 export { createVerifier, type Verifier, type VerifierOptions, type VerifyContext } from './verify/verifier.js';

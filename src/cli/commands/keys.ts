@@ -3,8 +3,11 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 
 import { CapframeError } from '../../errors.js';
+import { publicJwk, publicJwks } from '../../keys/jwks.js';
 import { generateKeyPair, secretKeyToPem } from '../../keys/keys.js';
 import { encodeBase64url } from '../../lib/base64url.js';
+import type { FileStore } from '../../store/file-store.js';
+import { openStore } from '../context.js';
 import { err, out } from '../exit.js';
 import type { SetExit } from './index.js';
 
@@ -38,4 +41,54 @@ export function registerKeys(program: Command, setExit: SetExit): void {
       if (opts.out === undefined) err('capframe: secret_key is secret; use it as CAPFRAME_ISSUER_KEY or pass --out <file>');
       setExit(0);
     });
+  registerKeysPublic(keys, setExit);
+}
+
+/**
+ * `keys public`: the keys a verifier should trust (the issuer's, then `trusted.keys`),
+ * for programs outside capframe. Reads the state directory, never prints a secret.
+ */
+function registerKeysPublic(keys: Command, setExit: SetExit): void {
+  keys
+    .command('public')
+    .description('print the trusted issuer public keys (kid, hex, JWK); --json prints a JWK Set')
+    .option('--policy <file>', 'policy file (locates the state directory)')
+    .option('--state-dir <dir>', 'state directory (default .capframe)')
+    .option('--json', 'print a JWK Set ({"keys": [...]})')
+    .action(async (opts: { policy?: string; stateDir?: string; json?: boolean }) => {
+      const { store } = await openStore(opts);
+      const set = publicJwks(store.trustedKeys());
+      if (set.keys.length === 0) {
+        throw new CapframeError(
+          'store_error',
+          `no trusted keys in ${store.stateDir}: no issuer key (${store.paths.issuerKey} or CAPFRAME_ISSUER_KEY) and no ${store.paths.trustedKeys}; run \`capframe init --policy <file>\``,
+        );
+      }
+      if (opts.json === true) {
+        out(JSON.stringify(set));
+      } else {
+        const issuer = issuerJwkX(store);
+        set.keys.forEach((jwk, i) => {
+          if (i > 0) out('');
+          const kid = Buffer.from(jwk.kid, 'base64url').toString('hex');
+          out(`kid: ${kid} (${jwk.x === issuer ? 'issuer' : 'trusted.keys'})`);
+          out(`public_key: ${Buffer.from(jwk.x, 'base64url').toString('hex')}`);
+          out(`jwk: ${JSON.stringify(jwk)}`);
+        });
+      }
+      setExit(0);
+    });
+}
+
+/**
+ * The issuer's public key as a JWK `x`, or undefined when there is no issuer key.
+ * Called after `trustedKeys()` succeeded, which already read (and would have rejected)
+ * a damaged issuer key, so a failure here can only mean there is none.
+ */
+function issuerJwkX(store: FileStore): string | undefined {
+  try {
+    return publicJwk(store.issuerKey().publicKey).x;
+  } catch {
+    return undefined;
+  }
 }
