@@ -131,6 +131,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const f = factsFor(cacheKey, bytes);
     const known = { claims: f.claims, tokenId: f.id, expiresAt: f.expiresAt };
     if (code !== 'ok') return deny(code, `${reasonFor(result)} (${f.id})`, known);
+    // Not verified here yet: a parent chain and a holder proof. Neither may pass unchecked.
+    if (f.claims.prf !== undefined) return deny('delegation_invalid', `token ${f.id} is delegated, and delegation chains are not verified yet`, known);
+    if (f.claims.cnf !== undefined && context !== undefined) return deny('bad_proof', `token ${f.id} is bound to a holder key; a call needs a holder proof`, known);
     if (context !== undefined && f.claims.aud !== undefined && context.audience !== f.claims.aud) {
       const here = context.audience === undefined ? 'this verifier names no audience' : `not "${context.audience}"`;
       return deny('tool_mismatch', `token is for audience "${f.claims.aud}", ${here}`, known);
