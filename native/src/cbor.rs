@@ -33,6 +33,10 @@ pub enum Malformed {
     MissingClaim = 14,
     InvalidCbor = 15,
     InvalidUtf8 = 16,
+    // 17 is NotPrintable, which only the TypeScript front end reports.
+    /// `cnf` is not exactly `{1: {1: 1, -1: 6, -2: x}}` with a canonical 32-byte x
+    /// that is not of small order.
+    BadHolderKey = 18,
 }
 
 pub type Result<T> = core::result::Result<T, Malformed>;

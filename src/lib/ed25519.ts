@@ -33,6 +33,11 @@ function yOf(encoding: Uint8Array): bigint {
   return littleEndian(encoding) & ((1n << 255n) - 1n);
 }
 
+/** True when y (sign bit cleared) is below p: the one encoding every implementation reads alike. */
+export function isCanonicalEncoding(encoding: Uint8Array): boolean {
+  return yOf(encoding) < P;
+}
+
 export function isSmallOrderEncoding(encoding: Uint8Array): boolean {
   return SMALL_ORDER_Y.has(yOf(encoding));
 }

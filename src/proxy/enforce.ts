@@ -7,6 +7,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
 import type { AuditLog } from '../audit/writer.js';
+import { denial, TOKEN_META_KEY } from '../mcp/meta.js';
 import { isRecord } from '../lib/is-record.js';
 import type { SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
@@ -24,8 +25,8 @@ import type { UpstreamPool } from './upstreams.js';
 
 /** The tool every agent sees, for getting tokens (SPEC §6). */
 export const REQUEST_TOKEN_TOOL = 'capframe.request_token';
-export const TOKEN_META_KEY = 'capframe/token';
-export const DECISION_META_KEY = 'capframe/decision';
+// The `_meta` names and the denial live below the proxy (capframeGuard uses them too).
+export { DECISION_META_KEY, denial, TOKEN_META_KEY } from '../mcp/meta.js';
 /** Lifetime of a token minted for a single call under `auto_mint`. */
 const AUTO_MINT_TTL = 60;
 
@@ -68,15 +69,6 @@ interface Outcome {
   reason: string;
   agent: string | null;
   tokenId: string | null;
-}
-
-/** The denial every client sees: an error result that names the code. */
-export function denial(code: DecisionCode, reason: string): CallToolResult {
-  return {
-    content: [{ type: 'text', text: `DENIED ${code}: ${reason}` }],
-    isError: true,
-    _meta: { [DECISION_META_KEY]: { allowed: false, code, reason } },
-  };
 }
 
 /** True when some object inside `value` has an own "__proto__" key. */

@@ -1,0 +1,101 @@
+/**
+ * What the claims of a verified token (and of every link of its delegation chain)
+ * compile to: decoded once per token and memoised by the verifier, so a repeat
+ * presentation skips CBOR decoding, constraint compilation and the narrowing checks.
+ *
+ * The narrowing of a delegation chain is checked here, in TypeScript, for both
+ * backends: each child's tool pattern must be provably within its parent's
+ * (`token/tool-subset.ts`), and a child naming a capability must name its parent
+ * chain's. A child's constraints need no check: every link's constraints are
+ * applied to every call, so a child can add bounds and never remove one.
+ */
+import { compileConstraints } from '../policy/constraints.js';
+import { compileToolPattern, type ToolMatcher } from '../policy/tool-pattern.js';
+import type { CompiledConstraints } from '../policy/types.js';
+import { readChain } from '../token/chain.js';
+import { decodeClaims, tokenId, type Claims } from '../token/claims.js';
+import { Code, Delegation, pack } from '../token/codes.js';
+import { toolSubset } from '../token/tool-subset.js';
+
+export interface LinkFacts {
+  claims: Claims;
+  id: string;
+  matchesTool: ToolMatcher;
+  /** Compiled `when`, or the error that made it invalid, or undefined without one. */
+  constraints: CompiledConstraints | Error | undefined;
+}
+
+export interface TokenFacts {
+  /** The COSE bytes, so a repeat presentation of a printable token skips base64 decoding. */
+  bytes: Uint8Array;
+  /** Every link, the presented token first. */
+  links: LinkFacts[];
+  /** What every decision about this token carries. */
+  known: { claims: Claims; tokenId: string; expiresAt: Date; chain: readonly Claims[]; holderKey?: Uint8Array };
+  /** The packed `delegation_invalid` result of the first narrowing a child breaks. */
+  narrowing?: number;
+  /** The first link (root first) whose constraints do not compile. */
+  badConstraints?: { link: number; error: Error };
+}
+
+/** Decodes and compiles a token the backend has verified (its whole chain parses). */
+export function tokenFacts(bytes: Uint8Array): TokenFacts {
+  const parsed = readChain(bytes);
+  const links = parsed.map((link): LinkFacts => {
+    const claims = decodeClaims(link.payload);
+    let constraints: LinkFacts['constraints'];
+    if (claims.when !== undefined) {
+      try {
+        constraints = compileConstraints(claims.when, 'token "when" claim');
+      } catch (error) {
+        constraints = error as Error;
+      }
+    }
+    return { claims, id: tokenId(claims.cti), matchesTool: compileToolPattern(claims.tool), constraints };
+  });
+  const leaf = links[0]!;
+  const holder = parsed[0]!.holder;
+  const facts: TokenFacts = {
+    bytes,
+    links,
+    known: {
+      claims: leaf.claims,
+      tokenId: leaf.id,
+      expiresAt: new Date(leaf.claims.exp * 1000),
+      chain: Object.freeze(links.map((l) => l.claims)),
+      ...(holder !== undefined && { holderKey: new Uint8Array(holder) }),
+    },
+  };
+  const narrowing = firstBrokenNarrowing(links);
+  if (narrowing !== undefined) facts.narrowing = narrowing;
+  for (let i = links.length - 1; i >= 0; i--) {
+    const c = links[i]!.constraints;
+    if (c instanceof Error) {
+      facts.badConstraints = { link: i, error: c };
+      break;
+    }
+  }
+  return facts;
+}
+
+/** From the presented token up: tools within the parent's, then the capability. */
+function firstBrokenNarrowing(links: LinkFacts[]): number | undefined {
+  for (let i = 0; i + 1 < links.length; i++) {
+    const child = links[i]!.claims;
+    const parent = links[i + 1]!.claims;
+    if (!toolSubset(child.tool, parent.tool)) return pack(Code.delegation_invalid, Delegation.ToolNotSubset, i);
+    const inherited = links.slice(i + 1).find((l) => l.claims.cap !== undefined)?.claims.cap;
+    if (child.cap !== undefined && inherited !== undefined && child.cap !== inherited) {
+      return pack(Code.delegation_invalid, Delegation.CapabilityChanged, i);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The capability a chain carries: the first `cap` from the presented token up (a
+ * child may only repeat its parent chain's).
+ */
+export function chainCapability(chain: readonly Claims[]): string | undefined {
+  return chain.find((c) => c.cap !== undefined)?.cap;
+}
