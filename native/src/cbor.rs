@@ -213,7 +213,7 @@ pub fn fits_f16(v: f64) -> bool {
     let bits = v.to_bits();
     let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
     let mantissa = bits & ((1u64 << 52) - 1);
-    if exp > 15 || exp < -24 {
+    if !(-24..=15).contains(&exp) {
         return false;
     }
     // Normal halves keep 10 fraction bits; subnormals keep fewer as the exponent falls.

@@ -60,7 +60,7 @@ impl JsVerifier {
     /// Adds many ids at once: `ids` is their 16-byte concatenation.
     #[napi]
     pub fn revoke_many(&mut self, ids: &[u8]) -> Result<u32> {
-        if ids.len() % 16 != 0 {
+        if !ids.len().is_multiple_of(16) {
             return Err(invalid("revocation list length must be a multiple of 16"));
         }
         let mut added = 0;
@@ -79,7 +79,7 @@ impl JsVerifier {
     /// boundary crossing for a whole delegation chain or a batch of lookups.
     #[napi]
     pub fn count_revoked(&self, ids: &[u8]) -> Result<u32> {
-        if ids.len() % 16 != 0 {
+        if !ids.len().is_multiple_of(16) {
             return Err(invalid("id list length must be a multiple of 16"));
         }
         Ok(ids.chunks_exact(16).filter(|id| self.inner.is_revoked(&(*id).try_into().unwrap())).count() as u32)
@@ -104,6 +104,7 @@ impl JsVerifier {
     /// `verify` and then the holder proof for a call (see `Verifier::verify_proof`);
     /// on OK the proof's nonce is written to `nonce_out` (16 bytes).
     #[napi]
+    #[allow(clippy::too_many_arguments)] // the boundary takes plain values, not a struct
     pub fn verify_proof(
         &mut self,
         token: &[u8],
@@ -117,7 +118,8 @@ impl JsVerifier {
         // SAFETY: JavaScript is not running while this synchronous call holds the slice,
         // and nothing else writes to this buffer.
         let out: &mut [u8; 16] = unsafe { nonce_out.as_mut() }.try_into().map_err(|_| invalid("nonceOut must be 16 bytes"))?;
-        Ok(self.inner.verify_proof(token, proof, tool.as_bytes(), args_hash, audience.as_deref().map(str::as_bytes), now_ms, out))
+        let call = verifier::Call { tool: tool.as_bytes(), args_hash, audience: audience.as_deref().map(str::as_bytes), now_ms };
+        Ok(self.inner.verify_proof(token, proof, &call, out))
     }
 
     /// Verifies `offsets.len() - 1` tokens laid end to end in `tokens`; token `i`

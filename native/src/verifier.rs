@@ -190,18 +190,17 @@ impl Verifier {
         self.verify_fresh(token, now)
     }
 
-    /// `verify` at `now_ms / 1000`, then the holder proof for a call of `tool` whose
-    /// arguments hash to `args_hash`, at a verifier naming `audience`. On OK the
+    /// `verify` at `call.now_ms / 1000`, then the holder proof for `call`. On OK the
     /// proof's nonce is written to `nonce_out`.
-    pub fn verify_proof(&mut self, token: &[u8], proof: &[u8], tool: &[u8], args_hash: &[u8], audience: Option<&[u8]>, now_ms: f64, nonce_out: &mut [u8; 16]) -> u32 {
-        let code = self.verify(token, now_ms / 1000.0);
+    pub fn verify_proof(&mut self, token: &[u8], proof: &[u8], call: &Call<'_>, nonce_out: &mut [u8; 16]) -> u32 {
+        let code = self.verify(token, call.now_ms / 1000.0);
         if code != OK {
             return code;
         }
         // An OK verify always leaves the token in the cache (a full cache is cleared
         // first); if it somehow is not, refuse rather than guess.
         let Some(verdict) = self.cache.get_mut(token) else { return pack(BAD_PROOF, ProofFailure::NotBound as u32, 0) };
-        match check_proof(verdict, proof, tool, args_hash, audience, now_ms, &mut self.scratch, nonce_out) {
+        match check_proof(verdict, proof, call, &mut self.scratch, nonce_out) {
             Ok(()) => OK,
             Err(why) => pack(BAD_PROOF, why as u32, 0),
         }
@@ -257,34 +256,32 @@ impl Verifier {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_proof(
-    verdict: &mut Verdict,
-    proof: &[u8],
-    tool: &[u8],
-    args_hash: &[u8],
-    audience: Option<&[u8]>,
-    now_ms: f64,
-    scratch: &mut Vec<u8>,
-    nonce_out: &mut [u8; 16],
-) -> Result<(), ProofFailure> {
+/// The call a proof must be for: the tool exactly, the SHA-256 of the arguments'
+/// canonical JSON, the verifier's audience (if it names one), the time in ms.
+pub struct Call<'a> {
+    pub tool: &'a [u8],
+    pub args_hash: &'a [u8],
+    pub audience: Option<&'a [u8]>,
+    pub now_ms: f64,
+}
+
+fn check_proof(verdict: &mut Verdict, proof: &[u8], call: &Call<'_>, scratch: &mut Vec<u8>, nonce_out: &mut [u8; 16]) -> Result<(), ProofFailure> {
     let Some(holder) = verdict.holder else { return Err(ProofFailure::NotBound) };
     let p = parse_proof(proof)?;
+    let expected = |kid| Expected { holder_kid: kid, cti: &verdict.links[0].cti, tool: call.tool, args: call.args_hash, audience: call.audience, now_ms: call.now_ms };
     if verdict.holder_key.is_none() {
-        // A holder key that is not a curve point verifies no proof.
-        let key = VerifyingKey::from_bytes(&holder).ok();
-        match key {
-            Some(key) => verdict.holder_key = Some((key, key_id(&holder))),
-            None => {
-                let expected = Expected { holder_kid: &key_id(&holder), cti: &verdict.links[0].cti, tool, args: args_hash, audience, now_ms };
-                check_fields(&p, &expected)?;
+        match VerifyingKey::from_bytes(&holder) {
+            Ok(key) => verdict.holder_key = Some((key, key_id(&holder))),
+            Err(_) => {
+                // A holder key that is not a curve point verifies no proof; the other
+                // checks still come first, as in the TypeScript backend.
+                check_fields(&p, &expected(&key_id(&holder)))?;
                 return Err(ProofFailure::BadSignature);
             }
         }
     }
     let (key, kid) = verdict.holder_key.as_ref().unwrap();
-    let expected = Expected { holder_kid: kid, cti: &verdict.links[0].cti, tool, args: args_hash, audience, now_ms };
-    check_fields(&p, &expected)?;
+    check_fields(&p, &expected(kid))?;
     sig_structure(scratch, &p.envelope);
     if !verify_strict(key, scratch, &p.envelope.signature) {
         return Err(ProofFailure::BadSignature);
@@ -318,5 +315,268 @@ fn push_head(out: &mut Vec<u8>, major: u8, len: u64) {
             out.push(m | 26);
             out.extend_from_slice(&(len as u32).to_be_bytes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The chain walker and the proof checks on hand-built tokens: each rule of the
+    //! order stated at the top of this file, and the cache's re-checks.
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn head(out: &mut Vec<u8>, major: u8, n: u64) {
+        if n > 0xffff_ffff {
+            out.push(major << 5 | 27);
+            out.extend_from_slice(&n.to_be_bytes());
+        } else {
+            push_head(out, major, n);
+        }
+    }
+    fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+        head(out, 2, b.len() as u64);
+        out.extend_from_slice(b);
+    }
+    fn text(out: &mut Vec<u8>, t: &str) {
+        head(out, 3, t.len() as u64);
+        out.extend_from_slice(t.as_bytes());
+    }
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    /// What a test token says; `None` leaves a claim out.
+    #[derive(Clone)]
+    struct Spec {
+        iss: String,
+        exp: u64,
+        nbf: Option<u64>,
+        cti: u8,
+        holder: Option<[u8; 32]>,
+        tool: &'static str,
+        prf: Option<Vec<u8>>,
+    }
+
+    fn root(cti: u8, holder: Option<u8>) -> Spec {
+        Spec { iss: "capframe".into(), exp: NOW + 3600, nbf: None, cti, holder: holder.map(|s| key(s).verifying_key().to_bytes()), tool: "payments.*", prf: None }
+    }
+
+    /// A child of `parent` (signed by `signer`), bound to `holder`.
+    fn child(parent: &[u8], signer: u8, cti: u8, holder: u8) -> Spec {
+        let kid = key_id(&key(signer).verifying_key().to_bytes());
+        Spec {
+            iss: kid.iter().map(|b| format!("{b:02x}")).collect(),
+            exp: NOW + 600,
+            nbf: None,
+            cti,
+            holder: Some(key(holder).verifying_key().to_bytes()),
+            tool: "payments.refund",
+            prf: Some(parent.to_vec()),
+        }
+    }
+
+    fn payload(s: &Spec) -> Vec<u8> {
+        let mut p = Vec::new();
+        let n = 5 + usize::from(s.nbf.is_some()) + usize::from(s.holder.is_some()) + usize::from(s.prf.is_some());
+        head(&mut p, 5, n as u64);
+        head(&mut p, 0, 1);
+        text(&mut p, &s.iss);
+        head(&mut p, 0, 4);
+        head(&mut p, 0, s.exp);
+        if let Some(nbf) = s.nbf {
+            head(&mut p, 0, 5);
+            head(&mut p, 0, nbf);
+        }
+        head(&mut p, 0, 6);
+        head(&mut p, 0, NOW - 10);
+        head(&mut p, 0, 7);
+        bytes(&mut p, &[s.cti; 16]);
+        if let Some(x) = s.holder {
+            head(&mut p, 0, 8);
+            p.extend_from_slice(&[0xa1, 0x01, 0xa3, 0x01, 0x01, 0x20, 0x06, 0x21]);
+            bytes(&mut p, &x);
+        }
+        if let Some(prf) = &s.prf {
+            text(&mut p, "prf");
+            bytes(&mut p, prf);
+        }
+        text(&mut p, "tool");
+        text(&mut p, s.tool);
+        p
+    }
+
+    /// COSE_Sign1 of `payload` with the protected kid of `kid_of`, signed by `signer`.
+    fn sign1(payload: &[u8], kid_of: u8, signer: u8) -> Vec<u8> {
+        let mut protected = vec![0xa2, 0x01, 0x27, 0x04, 0x48];
+        protected.extend_from_slice(&key_id(&key(kid_of).verifying_key().to_bytes()));
+        let mut protected_item = Vec::new();
+        bytes(&mut protected_item, &protected);
+        let envelope = Envelope { protected_item: &protected_item, kid: [0; 8], payload, signature: [0; 64] };
+        let mut msg = Vec::new();
+        sig_structure(&mut msg, &envelope);
+        let sig = key(signer).sign(&msg).to_bytes();
+        let mut t = vec![0xd2, 0x84];
+        t.extend_from_slice(&protected_item);
+        t.push(0xa0);
+        bytes(&mut t, payload);
+        bytes(&mut t, &sig);
+        t
+    }
+
+    fn token(s: &Spec, signer: u8) -> Vec<u8> {
+        sign1(&payload(s), signer, signer)
+    }
+
+    const ISSUER: u8 = 7;
+
+    fn verifier(max_depth: usize) -> Verifier {
+        let mut v = Verifier::new(16, max_depth);
+        v.add_key(&key(ISSUER).verifying_key().to_bytes()).unwrap();
+        v
+    }
+
+    /// planner (1) → executor (2) → sub-executor (3): each token and its holder seed.
+    fn chain(len: usize) -> Vec<Vec<u8>> {
+        let mut tokens = vec![token(&root(1, Some(1)), ISSUER)];
+        for i in 1..len as u8 {
+            let parent = tokens.last().unwrap().clone();
+            tokens.push(token(&child(&parent, i, 1 + i, 1 + i), i));
+        }
+        tokens
+    }
+
+    #[test]
+    fn verifies_a_chain_in_one_call() {
+        let mut v = verifier(DEFAULT_MAX_DEPTH);
+        for t in chain(5) {
+            assert_eq!(v.verify(&t, NOW as f64), OK);
+        }
+    }
+
+    #[test]
+    fn refuses_a_chain_deeper_than_the_limit() {
+        let tokens = chain(6);
+        assert_eq!(verifier(4).verify(&tokens[4], NOW as f64), OK);
+        // Five delegations: the link whose parent would be the sixth token fails.
+        assert_eq!(verifier(4).verify(&tokens[5], NOW as f64), pack(DELEGATION_INVALID, delegation::TOO_DEEP, 4));
+        assert_eq!(verifier(0).verify(&tokens[1], NOW as f64), pack(DELEGATION_INVALID, delegation::TOO_DEEP, 0));
+        assert_eq!(verifier(5).verify(&tokens[5], NOW as f64), OK);
+    }
+
+    #[test]
+    fn structural_rules_before_any_signature() {
+        let parent = token(&root(1, Some(1)), ISSUER);
+        let t = |s: &Spec, kid_of: u8, signer: u8| sign1(&payload(s), kid_of, signer);
+        let mut v = verifier(4);
+
+        let mut unbound = child(&parent, 1, 2, 2);
+        unbound.holder = None;
+        assert_eq!(v.verify(&t(&unbound, 1, 1), NOW as f64), pack(DELEGATION_INVALID, delegation::CHILD_UNBOUND, 0));
+
+        let bare_parent = token(&root(1, None), ISSUER);
+        assert_eq!(v.verify(&t(&child(&bare_parent, 1, 2, 2), 1, 1), NOW as f64), pack(DELEGATION_INVALID, delegation::PARENT_UNBOUND, 0));
+
+        // Signed by a stranger under the stranger's own kid: not the parent's holder.
+        assert_eq!(v.verify(&t(&child(&parent, 9, 2, 2), 9, 9), NOW as f64), pack(DELEGATION_INVALID, delegation::WRONG_SIGNER, 0));
+
+        let mut wrong_iss = child(&parent, 1, 2, 2);
+        wrong_iss.iss = "capframe".into();
+        assert_eq!(v.verify(&t(&wrong_iss, 1, 1), NOW as f64), pack(DELEGATION_INVALID, delegation::WRONG_ISSUER, 0));
+
+        let mut late = child(&parent, 1, 2, 2);
+        late.exp = NOW + 3601;
+        assert_eq!(v.verify(&t(&late, 1, 1), NOW as f64), pack(DELEGATION_INVALID, delegation::OUTLIVES_PARENT, 0));
+        late.exp = NOW + 3600;
+        assert_eq!(v.verify(&t(&late, 1, 1), NOW as f64), OK);
+
+        // A malformed parent is malformed at link 1.
+        let broken = t(&child(&parent[..parent.len() - 1], 1, 2, 2), 1, 1);
+        assert_eq!(v.verify(&broken, NOW as f64), pack(MALFORMED, crate::cbor::Malformed::Truncated as u32, 1));
+    }
+
+    #[test]
+    fn signatures_from_the_root_down() {
+        let mut v = verifier(4);
+        // The holder's kid, but a stranger's signature.
+        let parent = token(&root(1, Some(1)), ISSUER);
+        assert_eq!(v.verify(&sign1(&payload(&child(&parent, 1, 2, 2)), 1, 9), NOW as f64), pack(BAD_SIGNATURE, 0, 0));
+        // A root from an untrusted issuer.
+        let foreign = token(&root(1, Some(1)), 9);
+        assert_eq!(v.verify(&token(&child(&foreign, 1, 2, 2), 1), NOW as f64), pack(UNKNOWN_KEY, 0, 1));
+        // A tampered root under a good child: the child's signature covers the root's
+        // bytes, but the root is checked first.
+        let mut tampered = parent.clone();
+        let n = tampered.len();
+        tampered[n - 70] ^= 1;
+        assert_eq!(v.verify(&token(&child(&tampered, 1, 2, 2), 1), NOW as f64), pack(BAD_SIGNATURE, 0, 1));
+    }
+
+    #[test]
+    fn time_and_revocation_of_every_link_also_on_cache_hits() {
+        let tokens = chain(3);
+        let mut v = verifier(4);
+        let leaf = &tokens[2];
+        assert_eq!(v.verify(leaf, NOW as f64), OK);
+        assert_eq!(v.verify(leaf, (NOW + 600) as f64), pack(EXPIRED, 0, 1));
+        v.revoke([2; 16]); // the executor's token, the leaf's parent
+        assert_eq!(v.verify(leaf, NOW as f64), pack(REVOKED, 0, 1));
+        v.revoke([1; 16]); // the root: reported first, root to leaf
+        assert_eq!(v.verify(leaf, NOW as f64), pack(REVOKED, 0, 2));
+        let mut early = root(1, Some(1));
+        early.nbf = Some(NOW + 60);
+        let mut fresh = verifier(4);
+        assert_eq!(fresh.verify(&token(&child(&token(&early, ISSUER), 1, 2, 2), 1), NOW as f64), pack(NOT_YET_VALID, 0, 1));
+    }
+
+    /// A proof payload `{1: cti, 2: tool, 3: args, 4: iat, 5: nonce}` signed by `signer`.
+    fn proof(cti: u8, tool: &str, args: [u8; 32], iat: u64, signer: u8, kid_of: u8) -> Vec<u8> {
+        let mut p = vec![0xa5, 0x01];
+        bytes(&mut p, &[cti; 16]);
+        p.push(0x02);
+        text(&mut p, tool);
+        p.push(0x03);
+        bytes(&mut p, &args);
+        p.push(0x04);
+        head(&mut p, 0, iat);
+        p.push(0x05);
+        bytes(&mut p, &[0x5a; 16]);
+        sign1(&p, kid_of, signer)
+    }
+
+    #[test]
+    fn proofs_by_the_last_links_holder() {
+        let tokens = chain(3);
+        let leaf = &tokens[2];
+        let args = [0xaa; 32];
+        let now_ms = (NOW * 1000) as f64;
+        let mut v = verifier(4);
+        let mut nonce = [0u8; 16];
+        let call = Call { tool: b"payments.refund", args_hash: &args, audience: None, now_ms };
+        let check = |v: &mut Verifier, p: &[u8], nonce: &mut [u8; 16]| v.verify_proof(leaf, p, &call, nonce);
+        assert_eq!(check(&mut v, &proof(3, "payments.refund", args, NOW * 1000, 3, 3), &mut nonce), OK);
+        assert_eq!(nonce, [0x5a; 16]);
+        let bad = |why: ProofFailure| pack(BAD_PROOF, why as u32, 0);
+        // By the executor (an earlier link's holder), not the sub-executor.
+        assert_eq!(check(&mut v, &proof(3, "payments.refund", args, NOW * 1000, 2, 2), &mut nonce), bad(ProofFailure::WrongKey));
+        assert_eq!(check(&mut v, &proof(3, "payments.refund", args, NOW * 1000, 2, 3), &mut nonce), bad(ProofFailure::BadSignature));
+        assert_eq!(check(&mut v, &proof(2, "payments.refund", args, NOW * 1000, 3, 3), &mut nonce), bad(ProofFailure::WrongToken));
+        assert_eq!(check(&mut v, &proof(3, "payments.charge", args, NOW * 1000, 3, 3), &mut nonce), bad(ProofFailure::WrongTool));
+        assert_eq!(check(&mut v, &proof(3, "payments.refund", [0xab; 32], NOW * 1000, 3, 3), &mut nonce), bad(ProofFailure::WrongArgs));
+        assert_eq!(check(&mut v, &proof(3, "payments.refund", args, NOW * 1000 - 60_000, 3, 3), &mut nonce), OK);
+        assert_eq!(check(&mut v, &proof(3, "payments.refund", args, NOW * 1000 - 60_001, 3, 3), &mut nonce), bad(ProofFailure::Stale));
+        assert_eq!(check(&mut v, &proof(3, "payments.refund", args, NOW * 1000 + 60_001, 3, 3), &mut nonce), bad(ProofFailure::Stale));
+        let p = proof(3, "payments.refund", args, NOW * 1000, 3, 3);
+        let for_svc = Call { audience: Some(b"svc"), ..call };
+        assert_eq!(v.verify_proof(leaf, &p, &for_svc, &mut nonce), bad(ProofFailure::MissingAudience));
+        // The chain is checked first: a revoked root wins over a good proof.
+        v.revoke([1; 16]);
+        assert_eq!(check(&mut v, &p, &mut nonce), pack(REVOKED, 0, 2));
+        // A token without cnf takes no proof.
+        let mut bare = verifier(4);
+        let unbound = token(&root(1, None), ISSUER);
+        assert_eq!(bare.verify_proof(&unbound, &p, &call, &mut nonce), bad(ProofFailure::NotBound));
     }
 }
