@@ -182,17 +182,24 @@ export function detailName(result: number): string | undefined {
   }
 }
 
-/** A sentence for people: what was wrong with the token (or its chain, or its proof). */
+/** A sentence for people: what was wrong with the token (or its chain, or its proof); the link is not named. */
 export function reasonFor(result: number): string {
   const name = codeName(result);
   const detail = detailOf(result);
-  const link = linkOf(result);
   let reason: string;
   if (name === 'malformed_token') reason = MALFORMED_REASONS[(detail ?? Malformed.InvalidCbor) as Malformed] ?? MALFORMED_REASONS[Malformed.InvalidCbor];
   else if (name === 'delegation_invalid') reason = DELEGATION_REASONS[detail as Delegation] ?? 'delegation chain is invalid';
   else if (name === 'bad_proof') reason = PROOF_REASONS[detail as ProofFailure] ?? 'holder proof is invalid';
   else reason = CODE_REASONS[name];
-  return link === 0 ? reason : `${reason} (delegation chain link ${link}: ${link === 1 ? 'the parent' : `ancestor ${link}`} of the presented token)`;
+  return reason;
+}
+
+/** Which token of a delegation chain a link number names, for people. */
+export function describeLink(link: number): string {
+  if (link === 0) return 'the presented token';
+  if (link === 1) return 'its parent';
+  if (link === 2) return 'its grandparent';
+  return `its ancestor ${link} links up`;
 }
 
 /** Packs a code, a detail and a chain link into one result. */

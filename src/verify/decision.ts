@@ -33,6 +33,12 @@ export interface Decision {
   code: DecisionCode;
   /** For people: what was decided and why. */
   reason: string;
+  /**
+   * For programs, when the code has one: the precise reason, e.g. `Truncated` for a
+   * malformed token, `WrongSigner` for an invalid delegation, `Stale` or `Missing`
+   * for a bad proof (the names in `token/codes.ts`: Malformed, Delegation, ProofFailure).
+   */
+  detail?: string;
   /** Present when the token's signature verified (even if it is expired or revoked). */
   claims?: Claims;
   /** `tok_…` id, when the token could be read. */

@@ -25,7 +25,7 @@ import { parsePublicKey } from '../keys/keys.js';
 import { encodeBase64url } from '../lib/base64url.js';
 import { createMemoryNonceStore, type NonceStore } from '../store/nonces.js';
 import { checkMaxDepth, DEFAULT_MAX_DEPTH } from '../token/chain.js';
-import { Code, codeName, linkOf, Malformed, malformed, pack, ProofFailure, reasonFor } from '../token/codes.js';
+import { Code, codeName, describeLink, detailName, linkOf, Malformed, malformed, pack, ProofFailure, reasonFor } from '../token/codes.js';
 import { fromPrintable, PRINTABLE_PREFIX } from '../token/printable.js';
 import { proofArgsHash, PROOF_SKEW_MS } from '../token/proof-format.js';
 import { readProof } from '../token/proof.js';
@@ -164,7 +164,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (!(error instanceof CapframeError)) throw error;
       proofProblem = deny('constraint_failed', `the call's arguments are not I-JSON, so no proof can cover them: ${error.message}`);
     }
-    if (proof === undefined) proofProblem ??= deny('bad_proof', reasonFor(pack(Code.bad_proof, ProofFailure.NotPrintable)));
+    if (proof === undefined) proofProblem ??= deny('bad_proof', reasonFor(pack(Code.bad_proof, ProofFailure.NotPrintable)), { detail: 'NotPrintable' });
     if (proof === undefined || argsHash === undefined) return { result: core.verify(bytes, now / 1000), proofProblem: proofProblem! };
     return { result: core.verifyProof(bytes, proof, context!.tool ?? '', argsHash, context!.audience, now, nonce) };
   }
@@ -174,36 +174,48 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const proofInput = context?.proof;
     const code = codeName(result);
     if (code === 'malformed_token' || code === 'bad_signature' || code === 'unknown_key' || code === 'delegation_invalid') {
-      return deny(code, reasonFor(result), linkOf(result) > 0 ? { link: linkOf(result) } : undefined);
+      // No claims to show: the chain did not verify. A delegated token's failure names its link.
+      const link = linkOf(result);
+      const chained = link > 0 || code === 'delegation_invalid';
+      const detail = detailName(result);
+      return deny(code, chained ? `${reasonFor(result)} (delegation link ${link}, ${describeLink(link)})` : reasonFor(result), {
+        ...(detail !== undefined && { detail }),
+        ...(chained && { link }),
+      });
     }
     const f = factsFor(cacheKey, bytes);
     const known = f.known;
     const delegated = f.links.length > 1;
     const at = (link: number) => (delegated ? { ...known, link } : known);
-    if (code !== 'ok' && code !== 'bad_proof') return deny(code, `${reasonFor(result)} (${f.links[linkOf(result)]?.id ?? f.known.tokenId})`, at(linkOf(result)));
+    /** `(tok_…)`, and for a delegated token which link that is. */
+    const which = (link: number) => (delegated ? `(${f.links[link]!.id}, delegation link ${link}, ${describeLink(link)})` : `(${known.tokenId})`);
+    if (code !== 'ok' && code !== 'bad_proof') return deny(code, `${reasonFor(result)} ${which(linkOf(result))}`, at(linkOf(result)));
 
     // Step 3.
-    if (f.narrowing !== undefined) return deny('delegation_invalid', `${reasonFor(f.narrowing)} (${f.links[linkOf(f.narrowing)]!.id})`, at(linkOf(f.narrowing)));
+    if (f.narrowing !== undefined) {
+      return deny('delegation_invalid', `${reasonFor(f.narrowing)} ${which(linkOf(f.narrowing))}`, { ...at(linkOf(f.narrowing)), detail: detailName(f.narrowing)! });
+    }
     if (f.badConstraints !== undefined) {
-      return deny('malformed_token', `token constraints are invalid: ${f.badConstraints.error.message}`, at(f.badConstraints.link));
+      return deny('malformed_token', `token constraints are invalid: ${f.badConstraints.error.message} ${which(f.badConstraints.link)}`, at(f.badConstraints.link));
     }
 
     // Step 4.
     const bound = known.holderKey !== undefined;
     if (context === undefined) {
       if (bound) {
-        return deny('bad_proof', `token ${known.tokenId} is valid and bound to a holder key: a call needs a holder proof (verify with { tool, args, proof })`, known);
+        return deny('bad_proof', `token ${known.tokenId} is valid and bound to a holder key: a call needs a holder proof (verify with { tool, args, proof })`, { ...known, detail: 'Missing' });
       }
       return ok(f);
     }
 
     // Step 5.
+    const badProof = (packed: number) => deny('bad_proof', `${reasonFor(packed)} (${known.tokenId})`, { ...known, detail: detailName(packed)! });
     if (bound) {
-      if (proofInput === undefined) return deny('bad_proof', `${reasonFor(pack(Code.bad_proof, ProofFailure.Missing))} (${known.tokenId})`, known);
-      if (proofProblem !== undefined) return { ...proofProblem, ...known };
-      if (code === 'bad_proof') return deny('bad_proof', `${reasonFor(result)} (${known.tokenId})`, known);
+      if (proofInput === undefined) return badProof(pack(Code.bad_proof, ProofFailure.Missing));
+      if (proofProblem !== undefined) return { ...known, ...proofProblem };
+      if (code === 'bad_proof') return badProof(result);
     } else if (proofInput !== undefined) {
-      return deny('bad_proof', `${reasonFor(pack(Code.bad_proof, ProofFailure.NotBound))} (${known.tokenId})`, known);
+      return badProof(pack(Code.bad_proof, ProofFailure.NotBound));
     }
 
     // Step 6.
@@ -211,13 +223,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const aud = f.links[i]!.claims.aud;
       if (aud !== undefined && context.audience !== aud) {
         const here = context.audience === undefined ? 'this verifier names no audience' : `not "${context.audience}"`;
-        return deny('tool_mismatch', `token ${f.links[i]!.id} is for audience "${aud}", ${here}`, at(i));
+        return deny('tool_mismatch', `token is for audience "${aud}", ${here} ${which(i)}`, at(i));
       }
     }
     if (context.tool !== undefined) {
       for (let i = f.links.length - 1; i >= 0; i--) {
         const link = f.links[i]!;
-        if (!link.matchesTool(context.tool)) return deny('tool_mismatch', `token ${link.id} is for "${link.claims.tool}", not "${context.tool}"`, at(i));
+        if (!link.matchesTool(context.tool)) return deny('tool_mismatch', delegated ? `token is for "${link.claims.tool}", not "${context.tool}" ${which(i)}` : `token ${link.id} is for "${link.claims.tool}", not "${context.tool}"`, at(i));
       }
     }
 
@@ -227,7 +239,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const constraints = f.links[i]!.constraints as Exclude<TokenFacts['links'][number]['constraints'], Error>;
       if (constraints === undefined) continue;
       const checked = constraints.check(context.args ?? {});
-      if (!checked.ok) return deny('constraint_failed', delegated ? `${checked.reason} (under ${f.links[i]!.id}, delegation link ${i})` : checked.reason, at(i));
+      if (!checked.ok) return deny('constraint_failed', delegated ? `${checked.reason} ${which(i)}` : checked.reason, at(i));
     }
 
     if (!bound) return ok(f);
@@ -343,7 +355,7 @@ function readToken(token: unknown): { bytes: Uint8Array; key: string } | { denie
   }
   if (typeof token === 'string') {
     const bytes = fromPrintable(token.trim());
-    if (bytes === undefined) return { denied: deny('malformed_token', reasonFor(malformed(Malformed.NotPrintable))) };
+    if (bytes === undefined) return { denied: deny('malformed_token', reasonFor(malformed(Malformed.NotPrintable)), { detail: 'NotPrintable' }) };
     return { bytes, key: token.trim() };
   }
   if (token instanceof Uint8Array) {
