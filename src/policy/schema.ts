@@ -100,11 +100,11 @@ const body = strict({
   rules: z.array(rule).optional(),
   auto_mint: z.boolean().optional(),
   on_store_failure: z.enum(['deny', 'use_cached']).optional(),
+  audit: strict({ log_args: z.boolean().optional(), path: nonEmpty('audit.path').optional() }).optional(),
   max_delegation_depth: z
     .number()
     .refine((n) => Number.isSafeInteger(n) && n >= 0 && n <= 16, { error: 'max_delegation_depth must be a whole number from 0 (no delegated tokens) to 16' })
     .optional(),
-  audit: strict({ log_args: z.boolean().optional(), path: nonEmpty('audit.path').optional() }).optional(),
 });
 
 /** The whole file: one top-level `capframe:` mapping. */
