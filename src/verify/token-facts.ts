@@ -12,7 +12,7 @@
 import { compileConstraints } from '../policy/constraints.js';
 import { compileToolPattern, type ToolMatcher } from '../policy/tool-pattern.js';
 import type { CompiledConstraints } from '../policy/types.js';
-import { readChain } from '../token/chain.js';
+import { MAX_DEPTH_LIMIT } from '../token/chain.js';
 import { decodeClaims, tokenId, type Claims } from '../token/claims.js';
 import { Code, Delegation, pack } from '../token/codes.js';
 import { toolSubset } from '../token/tool-subset.js';
@@ -38,11 +38,45 @@ export interface TokenFacts {
   badConstraints?: { link: number; error: Error };
 }
 
-/** Decodes and compiles a token the backend has verified (its whole chain parses). */
+/**
+ * The payload of a token the backend has accepted, read without re-validating: it
+ * is exactly `d2 84 4d <protected, 13 bytes> a0 <payload bstr> <signature>`.
+ */
+function payloadOf(bytes: Uint8Array): Uint8Array {
+  let at = 2 + 1 + 13 + 1;
+  const ai = bytes[at]! & 0x1f;
+  let len: number;
+  if (ai < 24) {
+    len = ai;
+    at += 1;
+  } else if (ai === 24) {
+    len = bytes[at + 1]!;
+    at += 2;
+  } else {
+    len = (bytes[at + 1]! << 8) | bytes[at + 2]!;
+    at += 3;
+  }
+  return bytes.subarray(at, at + len);
+}
+
+/** The raw key of a decoded `cnf` (`{1: {1: 1, -1: 6, -2: x}}`), which the backend checked. */
+function holderOf(cnf: unknown): Uint8Array | undefined {
+  const x = cnf instanceof Map ? (cnf.get(1) as Map<number, unknown> | undefined)?.get(-2) : undefined;
+  return x instanceof Uint8Array ? new Uint8Array(x) : undefined;
+}
+
+/**
+ * Decodes and compiles a token the backend has verified — only such a token: its
+ * links are read at known offsets, not parsed strictly again.
+ */
 export function tokenFacts(bytes: Uint8Array): TokenFacts {
-  const parsed = readChain(bytes);
-  const links = parsed.map((link): LinkFacts => {
-    const claims = decodeClaims(link.payload);
+  const decoded: Claims[] = [];
+  for (let link: Uint8Array | undefined = bytes; link !== undefined && decoded.length <= MAX_DEPTH_LIMIT; ) {
+    const claims = decodeClaims(payloadOf(link));
+    decoded.push(claims);
+    link = claims.prf;
+  }
+  const links = decoded.map((claims): LinkFacts => {
     let constraints: LinkFacts['constraints'];
     if (claims.when !== undefined) {
       try {
@@ -54,7 +88,7 @@ export function tokenFacts(bytes: Uint8Array): TokenFacts {
     return { claims, id: tokenId(claims.cti), matchesTool: compileToolPattern(claims.tool), constraints };
   });
   const leaf = links[0]!;
-  const holder = parsed[0]!.holder;
+  const holder = holderOf(leaf.claims.cnf);
   const facts: TokenFacts = {
     bytes,
     links,
