@@ -51,7 +51,7 @@ export interface Upstream {
   http?: HttpSession;
   /** Child process id (stdio only). */
   pid?: number;
-  /** The last few KiB the stdio child wrote to stderr; useful in error messages. */
+  /** The last few KiB the stdio child wrote to stderr (see {@link lastStderrLines}). */
   stderrTail(): string;
   /** Closes the session; a stdio child that lingers past the grace period is killed. Idempotent. */
   close(): Promise<void>;
@@ -217,11 +217,51 @@ export async function listAllTools(client: Client, opts: ListToolsOptions = {}):
   throw new CapframeError('upstream_unavailable', `tools/list did not finish within ${maxPages} pages`);
 }
 
+/**
+ * The first line says what failed; the lines after it are the end of the child's
+ * stderr, where a crashing server says why (often a stack trace). The operator
+ * sees them in logs and `discover`; callers that answer agents should use only the
+ * first line, since a server's stderr can quote its configuration.
+ */
 function upstreamError(name: string, target: string, error: unknown, timeoutMs: number, stderrTail: string): CapframeError {
   const reason = describeFailure(error, timeoutMs);
-  const lastLine = stderrTail.trim().split('\n').pop()?.trim();
-  const detail = lastLine ? ` (stderr: ${lastLine.slice(0, 200)})` : '';
+  const lines = lastStderrLines(stderrTail);
+  const detail = lines.length === 0 ? '' : `\n${lines.map((line) => `  stderr: ${line}`).join('\n')}`;
   return new CapframeError('upstream_unavailable', `server "${name}" (${target}): ${reason}${detail}`, { cause: error });
+}
+
+/** At most this many stderr lines, and this many bytes of them, go into a start-up error. */
+const STDERR_REPORT_LINES = 10;
+const STDERR_REPORT_BYTES = 1024;
+const STDERR_LINE_CHARS = 240;
+
+/**
+ * The last non-empty lines of a stderr tail, each trimmed, stripped of terminal
+ * escapes and control characters (a hostile server must not drive the operator's
+ * terminal), shortened, and bounded in number and total size.
+ *
+ * @example
+ * lastStderrLines('Error: boom\n    at main (server.js:3:9)\n'); // ['Error: boom', 'at main (server.js:3:9)']
+ */
+export function lastStderrLines(tail: string): string[] {
+  let lines = tail.split(/\r?\n|\r/);
+  // A full tail starts mid-line; that fragment would only mislead.
+  if (tail.length >= STDERR_TAIL_BYTES && lines.length > 1) lines = lines.slice(1);
+  const out: string[] = [];
+  let bytes = 0;
+  for (let i = lines.length - 1; i >= 0 && out.length < STDERR_REPORT_LINES; i--) {
+    let line = (lines[i] as string)
+      .replace(/\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]/g, '')
+      .replace(/[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]/g, '')
+      .replace(/\t/g, ' ')
+      .trim();
+    if (line === '') continue;
+    if (line.length > STDERR_LINE_CHARS) line = `${line.slice(0, STDERR_LINE_CHARS - 3)}...`;
+    bytes += Buffer.byteLength(line);
+    if (bytes > STDERR_REPORT_BYTES && out.length > 0) break;
+    out.unshift(line);
+  }
+  return out;
 }
 
 function describeFailure(error: unknown, timeoutMs: number): string {

@@ -10,6 +10,7 @@ import { isPlainObject } from './arg-path.js';
 import { compileConstraintList, NO_CONSTRAINTS, type ConstraintSet } from './constraints.js';
 import { createEngine } from './decide.js';
 import type { Problem } from './problem.js';
+import { regexCaveats } from './regex-caveats.js';
 import type { PolicyFile, ServerInput } from './schema.js';
 import type { AgentConfig, Policy, Rule, ServerConfig } from './types.js';
 
@@ -106,9 +107,12 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     }
     capabilities[name] = Object.freeze({ when: compiled.compiled });
     capabilityMap.set(name, compiled.compiled);
+    warnRegexes(compiled.compiled, `capability ${JSON.stringify(name)}`, (i) => ctx.lineOf(at('capabilities', name, 'when', i)), warnings);
   }
 
   const rules: Rule[] = [];
+  /** Capabilities rules name but nothing defines, with the lines naming them: one warning each. */
+  const labelLines = new Map<string, number[]>();
   (body.rules ?? []).forEach((r, i) => {
     const line = ctx.lineOf(at('rules', i));
     const effect = r.effect ?? 'allow';
@@ -138,6 +142,7 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
       ok = false;
     }
     if (!ok || 'problems' in when) return;
+    warnRegexes(when.compiled, `rule for ${JSON.stringify(r.tool)}`, (j) => ctx.lineOf(at('rules', i, 'when', j)), warnings);
     const rule: Rule = { tool: r.tool, effect, when: when.compiled ?? NO_CONSTRAINTS, line };
     if (r.capability !== undefined) rule.capability = r.capability;
     if (r.ttl !== undefined) rule.ttl = r.ttl;
@@ -151,12 +156,21 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
         warnings.push(`line ${line}: rule tool ${JSON.stringify(r.tool)} names no configured server ${JSON.stringify(prefix)}`);
       }
     }
-    if (r.capability !== undefined && body.capabilities && !capabilityMap.has(r.capability) && Object.keys(body.capabilities).length > 0) {
-      warnings.push(`line ${line}: capability ${JSON.stringify(r.capability)} is not defined under capabilities; it is a label with no extra constraints`);
+    if (r.capability !== undefined && !capabilityMap.has(r.capability)) {
+      const lines = labelLines.get(r.capability) ?? [];
+      if (lines.length === 0) labelLines.set(r.capability, lines);
+      lines.push(line);
     }
   });
 
   if (problems.length > 0) return { problems };
+  for (const [name, lines] of labelLines) {
+    const where = lines.length === 1 ? `line ${lines[0]}` : `lines ${lines.slice(0, 5).join(', ')}${lines.length > 5 ? `, … (${lines.length} rules)` : ''}`;
+    warnings.push(`${where}: capability ${JSON.stringify(name)} is not defined under capabilities; it is a label with no extra constraints`);
+  }
+  // In file order, by the first line each names.
+  const firstLine = (w: string) => Number(/^lines? (\d+)/.exec(w)?.[1] ?? 0);
+  warnings.sort((a, b) => firstLine(a) - firstLine(b));
 
   const defaultPolicy = body.default_policy ?? 'deny';
   if (defaultPolicy === 'allow') {
@@ -187,6 +201,17 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
   if (body.issuer !== undefined) policy.issuer = body.issuer;
   if (body.store !== undefined) policy.store = body.store;
   return { policy: Object.freeze(policy) };
+}
+
+/** One warning per `matches`/`not_matches` pattern that uses a construct with a Unicode caveat. */
+function warnRegexes(set: ConstraintSet, where: string, lineOf: (index: number) => number, warnings: string[]): void {
+  set.source.forEach((c, i) => {
+    if ((c.op !== 'matches' && c.op !== 'not_matches') || typeof c.value !== 'string') return;
+    const notes = regexCaveats(c.value);
+    if (notes.length === 0) return;
+    const pattern = c.value.length > 60 ? `${c.value.slice(0, 57)}...` : c.value;
+    warnings.push(`line ${lineOf(i)}: ${where}: ${c.arg} ${c.op} ${JSON.stringify(pattern)}: ${notes.join('; ')}`);
+  });
 }
 
 /**

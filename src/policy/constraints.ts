@@ -14,11 +14,12 @@ import { checkPathWithin, normalizeRoot } from './path-within.js';
 import { describeValue, formatPath, type Problem } from './problem.js';
 import type { CompiledConstraints, Constraint, Operator } from './types.js';
 import { checkUrlOrigin, compileOrigins, type OriginSet } from './url-origin.js';
+import { checkUrlPath, compilePathPrefix } from './url-path.js';
 
 /** Every operator, in the order error messages list them. */
 export const OPERATORS: readonly Operator[] = [
   '==', '!=', '<', '<=', '>', '>=', 'in', 'not_in', 'matches', 'not_matches',
-  'starts_with', 'contains', 'max_length', 'path_within', 'url_origin_in', 'absent',
+  'starts_with', 'contains', 'max_length', 'path_within', 'url_origin_in', 'url_path_within', 'absent',
 ];
 const OPERATOR_SET: ReadonlySet<string> = new Set(OPERATORS);
 
@@ -324,6 +325,25 @@ function compileTest(op: Exclude<Operator, 'absent'>, value: unknown, at: (strin
           run: (v) => {
             if (typeof v !== 'string') return MISMATCH;
             const o = checkUrlOrigin(origins, v);
+            return o === 'inside' ? PASS : o === 'outside' ? FAIL : INVALID;
+          },
+        },
+      };
+    }
+    case 'url_path_within': {
+      if (typeof value !== 'string') return bad(`url_path_within needs a path prefix string such as "/api/v1", got ${describeValue(value)}`);
+      const compiled = compilePathPrefix(value);
+      if ('error' in compiled) return bad(`url_path_within ${compiled.error}`);
+      const prefix = compiled.prefix;
+      return {
+        test: {
+          expects: 'a string',
+          failed: 'URL path is outside the prefix',
+          invalid:
+            'not an absolute http(s) URL whose path we can judge safely (userinfo, backslash, whitespace, a malformed or double percent-encoding, or a path that servers read differently: encoded / or \\, ;params, //, letter case)',
+          run: (v) => {
+            if (typeof v !== 'string') return MISMATCH;
+            const o = checkUrlPath(prefix, v);
             return o === 'inside' ? PASS : o === 'outside' ? FAIL : INVALID;
           },
         },

@@ -20,6 +20,7 @@ export type Operator =
   | 'max_length'
   | 'path_within'
   | 'url_origin_in'
+  | 'url_path_within'
   | 'absent';
 
 /** A constraint as written in YAML or carried in a token's `"when"` claim. */

@@ -45,8 +45,15 @@ function isIdnHost(authority: string, hostname: string): boolean {
   return /[^\x00-\x7f]/.test(authority) || hostname.split('.').some((label) => label.toLowerCase().startsWith('xn--'));
 }
 
-/** Parses a URL we are willing to judge; undefined when it is unsafe or unparseable. */
-function parseScreened(raw: string): { url: URL; idn: boolean } | undefined {
+/**
+ * Parses a URL we are willing to judge; undefined when it is unsafe or
+ * unparseable. Shared with `url_path_within`, so both operators refuse the same inputs.
+ *
+ * @example
+ * parseScreened('https://api.example.com/v1')?.url.pathname; // '/v1'
+ * parseScreened('https://api.example.com@evil.com/');        // undefined (userinfo)
+ */
+export function parseScreened(raw: string): { url: URL; idn: boolean } | undefined {
   if (raw.length === 0 || raw.length > 8192 || hasUnsafeCharacter(raw)) return undefined;
   const authority = rawAuthority(raw);
   if (authority === undefined || authority.length === 0) return undefined;

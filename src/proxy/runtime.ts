@@ -56,8 +56,15 @@ export interface Runtime {
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const log = options.log ?? createLogger();
   log.info('capframe runtime starting', { policy: options.policyFile, pid: process.pid });
+  // Set once the pool exists; a reload before then is picked up by building the pool from the current policy.
+  let pool: UpstreamPool | undefined;
   const watcher = watchPolicy(options.policyFile, {
-    onReload: (p) => log.info('policy reloaded', { file: p.file, rules: p.rules.length }),
+    onReload: (p) => {
+      log.info('policy reloaded', { file: p.file, rules: p.rules.length });
+      for (const warning of p.warnings) log.warn(warning, { file: p.file });
+      // SPEC §6: a reload applies `servers` changes (started, stopped, restarted; each logged by the pool).
+      void pool?.reconfigure(p.servers).catch((error: unknown) => log.error('applying the reloaded servers failed', { error: (error as Error).message }));
+    },
     onError: (e) => log.error('policy change rejected; the running policy stays in force', { error: e.message }),
   });
   const policy = watcher.current;
@@ -90,14 +97,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const lockFile = join(dirname(initial.file), LOCK_FILE_NAME);
   const lock = readLockSync(lockFile);
   if (lock !== undefined) log.info('tool definitions pinned', { lock: lockFile, tools: Object.keys(lock.tools).length });
-  const upstreams = new UpstreamPool(initial.servers, {
+  const upstreams = new UpstreamPool(policy().servers, {
     cwd: dirname(initial.file),
     defaultTimeoutMs: options.defaultTimeoutMs ?? 30_000,
     ...(lock !== undefined && { lock }),
     log,
     onChange: (server, up) => metrics.upstreamUp.labels(server).set(up ? 1 : 0),
   });
-  log.info('connecting upstreams', { servers: Object.keys(initial.servers) });
+  pool = upstreams;
+  log.info('connecting upstreams', { servers: Object.keys(policy().servers) });
   await upstreams.start();
 
   const enforcer = new Enforcer({ policy, verifier, issuer: store.issuerKey(), store, upstreams, audit, metrics, limiter, log });

@@ -65,12 +65,40 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
   });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', (error) => reject(new CapframeError('invalid_argument', `cannot listen on ${opts.host}:${port}: ${error.message}`)));
-    http.listen(port, opts.host, resolve);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(port, opts.host, resolve);
+    });
+  } catch (error) {
+    // Nothing will be served: stop the upstream children (no orphans) and the rest of the
+    // runtime, then fail, so the CLI exits 1 instead of idling without a listener.
+    stopping = true; // a signal arriving now must not stop the runtime a second time
+    rt.log.error('cannot listen; stopping', { host: opts.host, port, error: (error as Error).message });
+    http.close();
+    await rt.stop().catch((stopError: unknown) => rt.log.error('runtime did not stop cleanly', { error: (stopError as Error).message }));
+    throw new CapframeError('invalid_argument', `cannot listen on ${opts.host}:${port}: ${listenFailure(error)}`, { cause: error });
+  }
   const address = http.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/mcp`;
   rt.log.info('listening', { url });
   onListening?.(url, rt);
+}
+
+/** Why a listen failed, in words, with the system code and what to change. */
+function listenFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'EADDRINUSE':
+      return 'port in use (EADDRINUSE); pick another --port';
+    case 'EACCES':
+      return 'permission denied (EACCES); ports below 1024 need privileges, pick another --port';
+    case 'EADDRNOTAVAIL':
+      return 'address not available on this machine (EADDRNOTAVAIL); check --host';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `host not found (${code}); check --host`;
+    default:
+      return `${(error as Error).message}${code !== undefined && !(error as Error).message.includes(code) ? ` (${code})` : ''}`;
+  }
 }

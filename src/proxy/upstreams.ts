@@ -5,6 +5,7 @@
  */
 import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 
+import { canonicalJson } from '../audit/canonical-json.js';
 import { compareToLock, type LockFile } from '../discover/lock.js';
 import { connectUpstream, listAllTools, upstreamTimeoutMs, type Upstream, type UpstreamConfig } from '../mcp/connect.js';
 import { callToolOverHttp, UpstreamCallError } from './http-upstream-call.js';
@@ -61,9 +62,23 @@ export class UpstreamPool {
     configs: Record<string, UpstreamConfig>,
     private readonly options: UpstreamPoolOptions,
   ) {
-    for (const [name, config] of Object.entries(configs)) {
-      this.servers.set(name, { name, config, tools: new Map(), held: new Map(), up: false, restarts: 0, attempt: 0 });
-    }
+    for (const [name, config] of Object.entries(configs)) this.servers.set(name, this.state(name, config));
+  }
+
+  private state(name: string, config: UpstreamConfig): ServerState {
+    return { name, config, tools: new Map(), held: new Map(), up: false, restarts: 0, attempt: 0 };
+  }
+
+  /** True once the pool is closed or `s` was replaced or removed by `reconfigure`: its connection must not be used or renewed. */
+  private retired(s: ServerState): boolean {
+    return this.closed || this.servers.get(s.name) !== s;
+  }
+
+  /** Stops a server `reconfigure` took out of the pool: no reconnect, child stopped. */
+  private async retire(s: ServerState): Promise<void> {
+    clearTimeout(s.timer);
+    s.up = false;
+    await s.upstream?.close();
   }
 
   /** Connects every server in parallel; one that fails is retried in the background. */
@@ -128,6 +143,57 @@ export class UpstreamPool {
     return out;
   }
 
+  /**
+   * Applies a reloaded policy's `servers` block: a server only in `configs` is
+   * started, one no longer in it is stopped (its tools disappear at once, calls
+   * to them answer `no_rule`), and one whose configuration changed in any field
+   * is restarted (its tools answer `upstream_unavailable` until it is back).
+   * Unchanged servers keep their connection. Each change is logged. Resolves once
+   * removed servers are stopped and added or restarted ones have had their first
+   * connection attempt; a failed one keeps retrying with backoff, as at start.
+   *
+   * @example
+   * watchPolicy(file, { onReload: (p) => void pool.reconfigure(p.servers), onError });
+   */
+  async reconfigure(configs: Record<string, UpstreamConfig>): Promise<{ added: string[]; removed: string[]; restarted: string[] }> {
+    const result = { added: [] as string[], removed: [] as string[], restarted: [] as string[] };
+    if (this.closed) return result;
+    const { log } = this.options;
+    const stopping: Promise<void>[] = [];
+    const starting: ServerState[] = [];
+    // The map changes synchronously, so a second reload that arrives while this one
+    // awaits sees the new set and diffs against it.
+    for (const [name, old] of [...this.servers]) {
+      const config = Object.hasOwn(configs, name) ? configs[name] : undefined;
+      if (config !== undefined && canonicalJson(config) === canonicalJson(old.config)) continue;
+      this.servers.delete(name);
+      stopping.push(this.retire(old));
+      if (config === undefined) {
+        result.removed.push(name);
+        log.info('upstream removed by policy reload; stopping it', { server: name, pid: old.upstream?.pid });
+        this.options.onChange?.(name, false);
+      } else {
+        const next = this.state(name, config);
+        next.restarts = old.restarts + 1;
+        this.servers.set(name, next);
+        starting.push(next);
+        result.restarted.push(name);
+        log.info('upstream changed by policy reload; restarting it', { server: name, pid: old.upstream?.pid, changed: changedFields(old.config, config) });
+      }
+    }
+    for (const [name, config] of Object.entries(configs)) {
+      if (this.servers.has(name)) continue;
+      const next = this.state(name, config);
+      this.servers.set(name, next);
+      starting.push(next);
+      result.added.push(name);
+      log.info('upstream added by policy reload; starting it', { server: name });
+    }
+    await Promise.all(stopping);
+    await Promise.all(starting.map((state) => this.connect(state)));
+    return result;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(
@@ -148,11 +214,15 @@ export class UpstreamPool {
         cwd: this.options.cwd,
         onStderr: (text) => log.debug('upstream stderr', { server: s.name, text: text.trimEnd().slice(0, 2000) }),
       });
-      if (this.closed) {
+      if (this.retired(s)) {
         await upstream.close();
         return;
       }
       const tools = await listAllTools(upstream.client, { timeoutMs });
+      if (this.retired(s)) {
+        await upstream.close();
+        return;
+      }
       s.upstream = upstream;
       this.setTools(s, tools);
       s.up = true;
@@ -163,9 +233,13 @@ export class UpstreamPool {
       log.info('upstream connected', { server: s.name, transport: upstream.transport, pid: upstream.pid, tools: s.tools.size, held: s.held.size });
       this.options.onChange?.(s.name, true);
     } catch (error) {
+      if (this.retired(s)) return;
       s.up = false;
-      s.lastError = (error as Error).message;
-      log.error('upstream unavailable', { server: s.name, error: s.lastError });
+      // The first line says what failed; the rest is the child's stderr, for the operator's
+      // log only: agents see lastError in denials, and stderr can quote configuration.
+      const [first = '', ...stderr] = (error as Error).message.split('\n');
+      s.lastError = first;
+      log.error('upstream unavailable', { server: s.name, error: first, ...(stderr.length > 0 && { stderr: stderr.map((l) => l.replace(/^ {2}stderr: /, '')) }) });
       this.options.onChange?.(s.name, false);
       this.schedule(s);
     }
@@ -182,7 +256,7 @@ export class UpstreamPool {
   }
 
   private schedule(s: ServerState): void {
-    if (this.closed) return;
+    if (this.retired(s)) return;
     const base = this.options.backoffMs ?? 250;
     const delay = Math.min(base * 2 ** s.attempt, this.options.maxBackoffMs ?? 10_000);
     s.attempt += 1;
@@ -220,4 +294,11 @@ export class UpstreamPool {
       }
     }
   }
+}
+
+/** Top-level keys of a server entry that differ (names only: values such as env may be secrets). */
+function changedFields(before: UpstreamConfig, after: UpstreamConfig): string[] {
+  const a = before as Record<string, unknown>;
+  const b = after as Record<string, unknown>;
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => canonicalJson(a[k] ?? null) !== canonicalJson(b[k] ?? null)).sort();
 }

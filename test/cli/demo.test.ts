@@ -10,6 +10,8 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 
 import { CLI, tempDir } from '../helpers.js';
+import { poll } from '../proxy/faults-helpers.js';
+import { alive, connectedPids, occupyPort, runToExit } from '../proxy/lifecycle-helpers.js';
 
 const text = (r: CallToolResult) => (r.content[0] as { text: string }).text;
 
@@ -48,4 +50,20 @@ describe('capframe demo', () => {
       await new Promise((r) => child.once('exit', r));
     }
   });
+
+  it('on a taken port: one clear line, exit 1, and the five example servers it started are stopped', async () => {
+    const { port, server } = await occupyPort();
+    try {
+      const r = await runToExit(['demo', '--port', String(port), '--dir', tempDir('capframe-demo-')]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('{'))).toEqual([
+        `capframe: cannot listen on 127.0.0.1:${port}: port in use (EADDRINUSE); pick another --port`,
+      ]);
+      const pids = connectedPids(r.stderr);
+      expect([...pids.keys()].sort()).toEqual(['database', 'filesystem', 'http', 'payments', 'shell']);
+      await poll(() => ([...pids.values()].every((pid) => !alive(pid)) ? true : undefined), 'the example servers to be gone', 5000);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
 });

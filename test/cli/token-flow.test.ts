@@ -3,6 +3,7 @@
  * init → mint → verify → revoke → verify, by token and by tok_ id, plus the
  * denials and input errors the foundation issue names.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -94,6 +95,31 @@ describe('capframe token CLI', () => {
     }
     expect(cli(['revoke', '--policy', policy, '--token', fresh.token]).stdout.trim()).toBe(`already revoked ${fresh.id}`);
     expect(readFileSync(join(dir, '.capframe', 'revocations.log'), 'utf8')).toMatch(new RegExp(`^${fresh.id} \\d{4}-`, 'm'));
+  });
+
+  it('revoke of an id this store never issued still revokes it, and says so (text and --json)', () => {
+    const foreign = `tok_${randomBytes(16).toString('base64url')}`;
+    const r = cli(['revoke', '--policy', policy, '--token', foreign]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      `revoked ${foreign} (not issued by this store: ${join(dir, '.capframe')} has no record of it; revoked anyway, in case it was minted elsewhere)\n`,
+    );
+    expect(readFileSync(join(dir, '.capframe', 'revocations.log'), 'utf8')).toMatch(new RegExp(`^${foreign} \\d{4}-`, 'm'));
+    const again = cli(['revoke', '--policy', policy, '--token', foreign, '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ id: foreign, revoked: true, already_revoked: true, issued_by_this_store: false, state_dir: join(dir, '.capframe') });
+
+    // A token minted by another state directory (another instance): revocable here, flagged as foreign.
+    const other = tempDir();
+    const otherPolicy = join(other, 'policy.yaml');
+    expect(cli(['init', '--policy', otherPolicy]).code).toBe(0);
+    const elsewhere = JSON.parse(cli(['mint', '--policy', otherPolicy, '--tool', 'database.query', '--json']).stdout) as { token: string; id: string };
+    const json = JSON.parse(cli(['revoke', '--policy', policy, '--token', elsewhere.token, '--json']).stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({ id: elsewhere.id, revoked: true, already_revoked: false, issued_by_this_store: false });
+
+    // One this store issued: no note, and the flag says so.
+    const own = JSON.parse(cli(['mint', '--policy', policy, '--tool', 'database.query', '--json']).stdout) as { id: string };
+    expect(JSON.parse(cli(['revoke', '--policy', policy, '--token', own.id, '--json']).stdout)).toMatchObject({ id: own.id, already_revoked: false, issued_by_this_store: true });
   });
 
   it('a non-token (x, truncated base64, random bytes, empty) is DENIED malformed_token, exit 2', () => {

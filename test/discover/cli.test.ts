@@ -193,8 +193,13 @@ describe('the drafted policy (init --from-discovery)', () => {
     const draft = join(tempDir(), 'draft.yaml');
     writeFileSync(draft, text);
     const check = cli(['policy', 'check', draft]);
-    expect(check.stderr).toBe('');
     expect(check.code).toBe(0);
+    // Advice only: the draft's capabilities are labels, and it defines no agents yet.
+    expect(check.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^warning: lines \d+, \d+, \d+, \d+, \d+, … \(\d+ rules\): capability "read-only" is not defined under capabilities; it is a label with no extra constraints$/),
+      expect.stringMatching(/^warning: lines [\d, …()rules]+: capability "read-write" is not defined under capabilities/),
+      expect.stringMatching(/^warning: no agents: /),
+    ]);
     expect(check.stdout).toContain(`OK ${draft}`);
 
     const loaded = loadPolicySync(draft);

@@ -77,9 +77,32 @@ describe('connectUpstream over stdio', () => {
     expect(e.message).toBe('server "ghost" (`/nonexistent/capframe-test-cmd`): command not found');
   });
 
-  it('reports a child that exits during initialize with its last stderr line', async () => {
+  it('reports a child that exits during initialize with its stderr, after the line that says what failed', async () => {
     const e = await failure(connectUpstream('crash', { command: process.execPath, args: [join(FIXTURES, 'crash-server.js')] }, { timeoutMs: 5000 }));
-    expect(e.message).toMatch(/^server "crash" \(.*crash-server\.js`\): .*\(stderr: fatal: cannot open database file\)$/);
+    expect(e.message).toMatch(/^server "crash" \(.*crash-server\.js`\): the server exited or closed the connection during initialize\n {2}stderr: fatal: cannot open database file$/);
+  });
+
+  it('reports the last lines of a long stderr (at most 10, trimmed, terminal escapes removed), not just the last one', async () => {
+    const e = await failure(
+      connectUpstream('crash', { command: process.execPath, args: [join(FIXTURES, 'crash-server.js')], env: { CRASH_TRACE: '1' } }, { timeoutMs: 5000 }),
+    );
+    const [first, ...rest] = e.message.split('\n');
+    expect(first).toMatch(/^server "crash" \(.*\): the server exited or closed the connection during initialize$/);
+    expect(rest).toEqual(Array.from({ length: 10 }, (_, i) => `  stderr: at frame${i + 5} (/srv/app/db.js:${i + 5}:7)`));
+    expect(e.message).not.toContain('\x1b');
+  });
+
+  it('keeps the error line and the frames just above the crash when the trace is short', async () => {
+    const { lastStderrLines } = await import('../../src/mcp/connect.js');
+    expect(lastStderrLines('banner\n\x1b[31mred\x1b[0m\n\tError: boom  \n    at main (s.js:1:1)\n\n')).toEqual(['banner', 'red', 'Error: boom', 'at main (s.js:1:1)']);
+    // Bounded in bytes too: ten 240-character lines would be 2.4 KB; about 1 KiB is kept.
+    const long = lastStderrLines(`${'x'.repeat(300)}\n`.repeat(10));
+    expect(long.length).toBeLessThan(10);
+    expect(long.join('').length).toBeLessThanOrEqual(1024);
+    expect(long.every((l) => l.length === 240 && l.endsWith('...'))).toBe(true);
+    // A full 4 KiB tail starts mid-line: that fragment is dropped.
+    expect(lastStderrLines(`${'y'.repeat(4091)}\nlast`)).toEqual(['last']);
+    expect(lastStderrLines('')).toEqual([]);
   });
 
   it('times out a server that never answers, and kills it even though it ignores SIGTERM', async () => {

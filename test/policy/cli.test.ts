@@ -30,20 +30,61 @@ describe('capframe policy', () => {
     dir = tempDir('capframe-policy-cli-');
   });
 
-  it('check: the seed policy passes with a summary', () => {
+  it('check: the seed policy passes with a summary, warnings that explain what it leaves open, and the next step (exit 0)', () => {
     const file = join(dir, 'seed.yaml');
     writeFileSync(file, SEED);
     const r = cli(['policy', 'check', file]);
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n')).toEqual([`OK ${file}`, '  version 0.2, default_policy deny', '  0 servers, 0 agents, 0 capabilities, 2 rules', '  0 warnings', '']);
-    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')).toEqual([
+      `OK ${file}`,
+      '  version 0.2, default_policy deny',
+      '  0 servers, 0 agents, 0 capabilities, 2 rules',
+      '  4 warnings',
+      `next: add your MCP servers under servers:, then capframe serve --policy ${file} --port 8080`,
+      '',
+    ]);
+    expect(r.stderr.split('\n')).toEqual([
+      'warning: line 5: capability "read-only" is not defined under capabilities; it is a label with no extra constraints',
+      'warning: line 8: capability "admin" is not defined under capabilities; it is a label with no extra constraints',
+      'warning: no servers: `capframe serve` would proxy no tools; add your MCP servers under servers: (stdio command or url)',
+      'warning: no agents: anyone holding a valid token may call (pure capability mode) and no caller authenticates; ' +
+        'if that is not intended, run `capframe agents add <name>` and add the line it prints under agents:',
+      '',
+    ]);
   });
 
-  it('check: the example policy passes', () => {
+  it('check: the example policy passes with no warnings and names the serve command', () => {
     const r = cli(['policy', 'check', 'examples/policy.yaml']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('OK examples/policy.yaml');
     expect(r.stdout).toContain('5 servers, 4 agents, 6 capabilities, 12 rules');
+    expect(r.stdout).toContain('  0 warnings\nnext: capframe serve --policy examples/policy.yaml --port 8080\n');
+    expect(r.stderr).toBe('');
+  });
+
+  it('check: a pattern with a Unicode caveat is a warning with its line, never a failure; a path with spaces is quoted in the next step', () => {
+    const file = join(dir, 'my policy.yaml');
+    writeFileSync(
+      file,
+      `capframe:
+  version: "0.2"
+  servers:
+    database: { command: node, args: [db.js] }
+  capabilities:
+    read-only:
+      when: [{ arg: sql, op: not_matches, value: "DROP.*TABLE" }]
+  rules:
+    - { tool: database.query, capability: read-only }
+`,
+    );
+    const r = cli(['policy', 'check', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('  2 warnings\n');
+    expect(r.stdout.trim().split('\n').at(-1)).toBe(`next: capframe serve --policy '${file}' --port 8080`);
+    const warnings = r.stderr.trim().split('\n');
+    expect(warnings[0]).toMatch(/^warning: line 7: capability "read-only": sql not_matches "DROP\.\*TABLE": \. does not match line terminators/);
+    expect(warnings[1]).toMatch(/^warning: no agents: /);
+    expect(warnings).toHaveLength(2);
   });
 
   it('check: default_policy allow prints its warning on stderr', () => {
@@ -51,7 +92,7 @@ describe('capframe policy', () => {
     writeFileSync(file, 'capframe:\n  version: "0.2"\n  default_policy: allow\n');
     const r = cli(['policy', 'check', file]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('1 warning');
+    expect(r.stdout).toContain('3 warnings'); // default allow, no servers, no agents
     expect(r.stderr).toMatch(/^WARNING: default_policy is allow: every tool that no rule mentions is ALLOWED/);
   });
 
@@ -62,7 +103,7 @@ describe('capframe policy', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.split('\n')).toEqual([
-      `${file}:5:28: unknown operator "=~"; expected one of == != < <= > >= in not_in matches not_matches starts_with contains max_length path_within url_origin_in absent`,
+      `${file}:5:28: unknown operator "=~"; expected one of == != < <= > >= in not_in matches not_matches starts_with contains max_length path_within url_origin_in url_path_within absent`,
       `${file}:6:12: expected a number, got a string`,
       '',
     ]);

@@ -147,6 +147,63 @@ const ROWS: Row[] = [
   ['url not a URL', { arg: 'u', op: 'url_origin_in', value: ['https://api.example.com'] }, { u: 'api.example.com' }, false],
   ['url list-wrapped', { arg: 'u', op: 'url_origin_in', value: ['https://api.example.com'] }, { u: ['https://api.example.com/'] }, false],
   ['url missing', { arg: 'u', op: 'url_origin_in', value: ['https://api.example.com'] }, {}, false],
+  // url_path_within: WHATWG parse, unreserved escapes decoded, dot segments removed, `/` boundary;
+  // a path that servers read differently (encoded separators, ;params, //, case) is not judged.
+  ...(
+    [
+      ['url path equal to the prefix', 'https://h.example/api', true],
+      ['url path with trailing slash', 'https://h.example/api/', true],
+      ['url path under the prefix', 'https://h.example/api/v1/items?q=/../admin#/../x', true],
+      ['url path sibling prefix', 'https://h.example/api-internal/x', false],
+      ['url path parent', 'https://h.example/', false],
+      ['url path no path at all', 'https://h.example', false],
+      ['url path encoded unreserved (%61pi)', 'https://h.example/%61pi/x', true],
+      ['url path encoded unreserved, uppercase hex', 'https://h.example/%41PI/x', false],
+      ['url path %2e%2e escape', 'https://h.example/api/%2e%2e/admin', false],
+      ['url path dotdot escape', 'https://h.example/api/../admin', false],
+      ['url path trailing dotdot', 'https://h.example/api/..', false],
+      ['url path trailing dot', 'https://h.example/api/.', true],
+      ['url path dotdot inside', 'https://h.example/api/a/../b', true],
+      ['url path encoded slash dotdot (..%2f)', 'https://h.example/api/..%2fadmin', false],
+      ['url path encoded slash dotdot (%2e%2e%2f)', 'https://h.example/api/%2e%2e%2Fadmin', false],
+      ['url path encoded backslash dotdot', 'https://h.example/api/..%5cadmin', false],
+      ['url path encoded slash inside a segment', 'https://h.example/api/a%2Fb', true],
+      ['url path double-encoded dotdot', 'https://h.example/api/%252e%252e/admin', false],
+      ['url path malformed escape', 'https://h.example/api/%zz', false],
+      ['url path encoded NUL', 'https://h.example/api%00', false],
+      ['url path encoded NUL in a segment', 'https://h.example/api/a%00b', false],
+      ['url path uppercase', 'https://h.example/API/x', false],
+      ['url path mixed case below the prefix', 'https://h.example/api/V1/Items', true],
+      ['url path double slash before', 'https://h.example//api/x', false],
+      ['url path double slash below', 'https://h.example/api//x', true],
+      ['url path ;params on the prefix segment', 'https://h.example/api;x/y', false],
+      ['url path ..;/ (Tomcat)', 'https://h.example/api/..;/admin', false],
+      ['url path non-ASCII below', 'https://h.example/api/bücher', true],
+      ['url path fullwidth letter (NFKC reads ａpi as api)', 'https://h.example/ａpi/x', false],
+      ['url path fullwidth solidus dotdot (NFKC)', 'https://h.example/api/..／admin', false],
+      ['url path fullwidth full stops (NFKC ．． is ..)', 'https://h.example/api/．．/admin', false],
+      ['url path dotless i (upper-cases to I)', 'https://h.example/apı/x', false],
+      ['url path encoded C1 control', 'https://h.example/api/%C2%85', false],
+      ['url path encoded line separator', 'https://h.example/api/a%E2%80%A8b', false],
+      ['url path invalid UTF-8 below', 'https://h.example/api/%FF', true],
+      ['url path raw backslash', 'https://h.example/api\\..\\admin', false],
+      ['url path tab', 'https://h.example/api/\t../admin', false],
+      ['url path userinfo', 'https://u@h.example/api', false],
+      ['url path relative reference', '/api/x', false],
+      ['url path scheme-relative', '//h.example/api/x', false],
+      ['url path other scheme', 'ftp://h.example/api/x', false],
+      ['url path javascript:', 'javascript:/api/x', false],
+    ] as const
+  ).map(([name, u, pass]): Row => [name, { arg: 'u', op: 'url_path_within', value: '/api' }, { u }, pass]),
+  ['url path number', { arg: 'u', op: 'url_path_within', value: '/api' }, { u: 5 }, false],
+  ['url path list-wrapped', { arg: 'u', op: 'url_path_within', value: '/api' }, { u: ['https://h.example/api'] }, false],
+  ['url path object-wrapped', { arg: 'u', op: 'url_path_within', value: '/api' }, { u: { href: 'https://h.example/api' } }, false],
+  ['url path missing', { arg: 'u', op: 'url_path_within', value: '/api' }, {}, false],
+  ['url path prefix "/" admits any http(s) URL', { arg: 'u', op: 'url_path_within', value: '/' }, { u: 'https://h.example/x/y' }, true],
+  ['url path prefix with trailing slash', { arg: 'u', op: 'url_path_within', value: '/api/' }, { u: 'https://h.example/api' }, true],
+  ['url path deeper prefix', { arg: 'u', op: 'url_path_within', value: '/api/v1' }, { u: 'https://h.example/api/v1/../v2' }, false],
+  ['url path uppercase prefix, lowercase path', { arg: 'u', op: 'url_path_within', value: '/API' }, { u: 'https://h.example/api' }, false],
+  ['url path uppercase prefix, exact', { arg: 'u', op: 'url_path_within', value: '/API' }, { u: 'https://h.example/API/x' }, true],
   // absent
   ['absent when missing', { arg: 'cc', op: 'absent' }, { to: 'a' }, true],
   ['absent with no arguments at all', { arg: 'cc', op: 'absent' }, undefined, true],
@@ -180,7 +237,7 @@ describe('constraint operators (table)', () => {
   it('covers every operator', () => {
     const ops = new Set(ROWS.map((r) => r[1].op));
     expect([...ops].sort()).toEqual(
-      ['==', '!=', '<', '<=', '>', '>=', 'in', 'not_in', 'matches', 'not_matches', 'starts_with', 'contains', 'max_length', 'path_within', 'url_origin_in', 'absent'].sort(),
+      ['==', '!=', '<', '<=', '>', '>=', 'in', 'not_in', 'matches', 'not_matches', 'starts_with', 'contains', 'max_length', 'path_within', 'url_origin_in', 'url_path_within', 'absent'].sort(),
     );
   });
 });
@@ -195,6 +252,16 @@ describe('deny-rule evaluation (holdsForDeny)', () => {
     ['ambiguous encoded path holds', { arg: 'p', op: 'path_within', value: '/srv/app/config' }, { p: '/srv/app/data/%2e%2e/config/x' }, true],
     ['path clearly outside does not hold', { arg: 'p', op: 'path_within', value: '/srv/app/config' }, { p: '/srv/app/data/x' }, false],
     ['unjudgeable URL holds', { arg: 'u', op: 'url_origin_in', value: ['https://evil.com'] }, { u: 'https://a@b.com' }, true],
+    ['url path inside holds', { arg: 'u', op: 'url_path_within', value: '/admin' }, { u: 'https://h.example/admin/users' }, true],
+    ['url path %61dmin holds (the substring bypass)', { arg: 'u', op: 'url_path_within', value: '/admin' }, { u: 'https://h.example/%61dmin/users' }, true],
+    ['url path /ADMIN holds (a case-insensitive server routes it to /admin)', { arg: 'u', op: 'url_path_within', value: '/admin' }, { u: 'https://h.example/ADMIN' }, true],
+    ['url path //admin holds (a slash-merging server routes it to /admin)', { arg: 'u', op: 'url_path_within', value: '/admin' }, { u: 'https://h.example//admin' }, true],
+    ['url path /x/..%2fadmin holds', { arg: 'u', op: 'url_path_within', value: '/admin' }, { u: 'https://h.example/x/..%2fadmin' }, true],
+    ['url path /admin;x holds', { arg: 'u', op: 'url_path_within', value: '/admin' }, { u: 'https://h.example/admin;x/users' }, true],
+    ['url path in a list holds', { arg: 'u', op: 'url_path_within', value: '/admin' }, { u: ['https://h.example/x'] }, true],
+    ['url path fullwidth ａdmin holds (a server that applies NFKC routes it to /admin)', { arg: 'u', op: 'url_path_within', value: '/admin' }, { u: 'https://h.example/ａdmin' }, true],
+    ['url path Kelvin sign holds (lower-cases to k)', { arg: 'u', op: 'url_path_within', value: '/kiosk' }, { u: 'https://h.example/\u212Aiosk' }, true],
+    ['url path clearly outside does not hold', { arg: 'u', op: 'url_path_within', value: '/admin' }, { u: 'https://h.example/administrator' }, false],
     ['absent: present does not hold', { arg: 'x', op: 'absent' }, { x: 1 }, false],
   ];
   it.each(rows)('%s', (_name, constraint, args, holds) => {
@@ -253,7 +320,7 @@ describe('compileConstraints validation', () => {
   const bad: [string, unknown, string][] = [
     ['not a list', { arg: 'a', op: '==', value: 1 }, 'when: expected a list of constraints ({arg, op, value}), got a mapping'],
     ['entry not a mapping', ['a'], 'when[0]: expected a constraint mapping {arg, op, value}, got a string'],
-    ['unknown operator', [{ arg: 'a', op: '=~', value: 'x' }], 'when[0].op: unknown operator "=~"; expected one of == != < <= > >= in not_in matches not_matches starts_with contains max_length path_within url_origin_in absent'],
+    ['unknown operator', [{ arg: 'a', op: '=~', value: 'x' }], 'when[0].op: unknown operator "=~"; expected one of == != < <= > >= in not_in matches not_matches starts_with contains max_length path_within url_origin_in url_path_within absent'],
     ['missing op', [{ arg: 'a', value: 'x' }], 'when[0]: constraint needs "op", got nothing'],
     ['unknown key', [{ arg: 'a', op: '==', value: 'x', flags: 'i' }], 'when[0].flags: unknown key "flags" in constraint; expected arg, op, value'],
     ['empty arg', [{ arg: '', op: '==', value: 'x' }], 'when[0].arg: arg must be a non-empty dotted path'],
@@ -280,6 +347,14 @@ describe('compileConstraints validation', () => {
     ['url_origin_in not a URL', [{ arg: 'a', op: 'url_origin_in', value: ['https://a.com', 'nope'] }], 'when[0].value[1]: "nope" is not an http(s) origin'],
     ['url_origin_in with userinfo', [{ arg: 'a', op: 'url_origin_in', value: ['https://u@a.com'] }], 'when[0].value[0]: "https://u@a.com" is not an http(s) origin'],
     ['url_origin_in ftp', [{ arg: 'a', op: 'url_origin_in', value: ['ftp://a.com'] }], 'when[0].value[0]: "ftp://a.com" is not an http(s) origin'],
+    ['url_path_within a list', [{ arg: 'a', op: 'url_path_within', value: ['/api'] }], 'when[0].value: url_path_within needs a path prefix string such as "/api/v1", got a list'],
+    ['url_path_within relative', [{ arg: 'a', op: 'url_path_within', value: 'api' }], 'when[0].value: url_path_within expected a path starting with "/" such as "/api/v1", got "api"'],
+    ['url_path_within a whole URL', [{ arg: 'a', op: 'url_path_within', value: 'https://a.com/api' }], 'when[0].value: url_path_within takes a path such as "/api/v1", not a URL (got "https://a.com/api"); pin the origin with url_origin_in'],
+    ['url_path_within with %', [{ arg: 'a', op: 'url_path_within', value: '/%61pi' }], 'when[0].value: url_path_within prefix "/%61pi" may contain only letters, digits'],
+    ['url_path_within with ;', [{ arg: 'a', op: 'url_path_within', value: '/api;v=1' }], 'when[0].value: url_path_within prefix "/api;v=1" may contain only'],
+    ['url_path_within with a query', [{ arg: 'a', op: 'url_path_within', value: '/api?x' }], 'when[0].value: url_path_within prefix "/api?x" may contain only'],
+    ['url_path_within with a dot segment', [{ arg: 'a', op: 'url_path_within', value: '/api/../admin' }], 'when[0].value: url_path_within prefix "/api/../admin" has an empty, "." or ".." segment'],
+    ['url_path_within with //', [{ arg: 'a', op: 'url_path_within', value: '/api//v1' }], 'when[0].value: url_path_within prefix "/api//v1" has an empty'],
   ];
   it.each(bad)('%s', (_name, list, message) => {
     let error: unknown;

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { CapframeError } from '../../src/errors.js';
-import { loadPolicy, loadPolicySync, parsePolicy } from '../../src/policy/index.js';
+import { loadPolicy, loadPolicySync, OPERATORS, parsePolicy } from '../../src/policy/index.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 const SEED = `capframe:
@@ -55,7 +55,11 @@ describe('seed and example policies', () => {
       ['database.query', 'allow', 'read-only', 300, 5],
       ['payments.refund', 'allow', 'admin', 60, 8],
     ]);
-    expect(policy.warnings).toEqual([]);
+    // Loud but not fatal: the seed names capabilities it does not define (SPEC §3: labels).
+    expect(policy.warnings).toEqual([
+      'line 5: capability "read-only" is not defined under capabilities; it is a label with no extra constraints',
+      'line 8: capability "admin" is not defined under capabilities; it is a label with no extra constraints',
+    ]);
     expect(policy.autoMint).toBe(false);
     expect(policy.onStoreFailure).toBe('deny');
     expect(policy.audit).toEqual({ logArgs: false });
@@ -78,7 +82,8 @@ describe('seed and example policies', () => {
     const ops = new Set<string>();
     for (const rule of policy.rules) for (const c of rule.when.source) ops.add(c.op);
     for (const cap of Object.values(policy.capabilities)) for (const c of cap.when.source) ops.add(c.op);
-    expect(ops.size).toBe(16);
+    // Every operator but `contains`: a substring check on a URL is what url_path_within replaces.
+    expect([...ops].sort()).toEqual(OPERATORS.filter((op) => op !== 'contains').sort());
   });
 
   it('loads the full SPEC §3 example (with a real key hash)', () => {
@@ -121,8 +126,24 @@ describe('seed and example policies', () => {
     expect(policy.rules[2]).toMatchObject({ tool: 'shell.*', effect: 'deny', line: 25 });
     // shell has no server and admin no capability definition: both loud, neither fatal.
     expect(policy.warnings).toEqual([
+      'line 14: capability "read-only": sql matches "^\\\\s*SELECT\\\\b": ' +
+        '\\s and \\S also treat Unicode spaces (U+00A0, U+2028, U+FEFF, …) as spaces, which the tool may not; write the class you mean, e.g. [ \\t\\r\\n]; ' +
+        '\\w, \\b and \\B know only ASCII [A-Za-z0-9_] even with the u flag (\\bSELECT\\b matches inside "SELECTé"); write the class you mean, e.g. (?<![A-Za-z0-9_])SELECT(?![A-Za-z0-9_])',
       'line 20: capability "admin" is not defined under capabilities; it is a label with no extra constraints',
       'line 25: rule tool "shell.*" names no configured server "shell"',
+    ]);
+  });
+});
+
+describe('warnings', () => {
+  it('names each undefined capability once, with every line that names it, in file order', () => {
+    const policy = parsePolicy(
+      'capframe:\n  version: "0.2"\n  rules:\n    - { tool: a.x, capability: ro }\n    - { tool: a.y, capability: admin }\n    - { tool: a.z, capability: ro }\n',
+      'p.yaml',
+    );
+    expect(policy.warnings).toEqual([
+      'lines 4, 6: capability "ro" is not defined under capabilities; it is a label with no extra constraints',
+      'line 5: capability "admin" is not defined under capabilities; it is a label with no extra constraints',
     ]);
   });
 });
@@ -215,7 +236,17 @@ describe('malformed policies name file, line and column', () => {
     [
       'unknown operator',
       'capframe:\n  version: "0.2"\n  rules:\n    - tool: payments.refund\n      when:\n        - arg: amount\n          op: "=<"\n          value: 50\n',
-      'p.yaml:7:15: unknown operator "=<"; expected one of == != < <= > >= in not_in matches not_matches starts_with contains max_length path_within url_origin_in absent',
+      'p.yaml:7:15: unknown operator "=<"; expected one of == != < <= > >= in not_in matches not_matches starts_with contains max_length path_within url_origin_in url_path_within absent',
+    ],
+    [
+      'url_path_within given a whole URL',
+      'capframe:\n  version: "0.2"\n  rules:\n    - tool: http.fetch\n      effect: deny\n      when: [{ arg: url, op: url_path_within, value: "https://a.example/admin" }]\n',
+      'p.yaml:6:54: url_path_within takes a path such as "/api/v1", not a URL (got "https://a.example/admin"); pin the origin with url_origin_in',
+    ],
+    [
+      'url_path_within given a relative path',
+      'capframe:\n  version: "0.2"\n  capabilities:\n    docs:\n      when:\n        - { arg: url, op: url_path_within, value: docs }\n',
+      'p.yaml:6:51: url_path_within expected a path starting with "/" such as "/api/v1", got "docs"',
     ],
     [
       'constraint value of the wrong type',

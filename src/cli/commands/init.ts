@@ -7,9 +7,10 @@ import { CapframeError } from '../../errors.js';
 import { loadPolicy } from '../../policy/index.js';
 import { openFileStore } from '../../store/file-store.js';
 import { err, out } from '../exit.js';
+import { shellQuote } from '../shell-quote.js';
 import type { SetExit } from './index.js';
 
-/** The seed policy of SPEC §1, byte for byte what `init` writes. */
+/** The seed policy of SPEC §1, byte for byte; `init` writes it inside {@link STARTER_POLICY}. */
 export const SEED_POLICY = `capframe:
   version: "0.2"
   default_policy: deny
@@ -22,6 +23,43 @@ export const SEED_POLICY = `capframe:
       ttl: 60
 `;
 
+/**
+ * What plain `init` writes: the seed's lines unchanged (so it decides exactly like
+ * the seed), with commented examples of the sections a real policy needs spliced in
+ * before `rules:`. Uncommented, each example is valid as written except the
+ * agent's `key_sha256`, which `capframe agents add` prints.
+ */
+export const STARTER_POLICY = `# Capframe policy, written by \`capframe init\`. Default deny: a call no rule allows is denied.
+#   capframe policy check <this file>                 validate it; errors name file:line:column
+#   capframe serve --policy <this file> --port 8080   the MCP proxy (MCP clients use http://127.0.0.1:8080/mcp)
+${SEED_POLICY.replace(
+  '  rules:\n',
+  `
+  # Upstream MCP servers; their tools appear as "<server>.<tool>". A stdio server runs
+  # in this file's directory unless it sets cwd. Uncomment and adapt:
+  # servers:
+  #   database: { command: node, args: [database-server.js], env: { DB_URL: "file:demo.db" } }   # stdio
+  #   payments: { url: "http://127.0.0.1:9000/mcp", timeout: 30 }                                 # Streamable HTTP
+
+  # Agents that must authenticate with Authorization: Bearer <API key>. Without agents,
+  # anyone holding a valid token may call. \`capframe agents add support-bot\` creates a
+  # key and prints the line to paste here:
+  # agents:
+  #   support-bot: { key_sha256: "<64 hex digits from capframe agents add>" }
+
+  # Named argument constraints that rules refer to with capability:. A capability that
+  # is named but not defined (like "admin" below) is a label with no extra constraints.
+  # capabilities:
+  #   read-only:                    # one SELECT statement, nothing else
+  #     when:
+  #       - { arg: sql, op: matches, value: "^[ \\\\t\\\\r\\\\n]*(?:SELECT|select)[ \\\\t\\\\r\\\\n]" }
+  #       - { arg: sql, op: not_matches, value: ";[ \\\\t\\\\r\\\\n]*[^ \\\\t\\\\r\\\\n]" }
+  #       - { arg: sql, op: max_length, value: 2000 }
+
+  rules:
+`,
+)}`;
+
 interface InitOptions {
   policy: string;
   force?: boolean;
@@ -32,7 +70,7 @@ interface InitOptions {
 
 /** The policy text to write: the seed, or a draft from the servers `--policy` names. */
 async function policyText(opts: InitOptions): Promise<string> {
-  if (opts.fromDiscovery !== true) return SEED_POLICY;
+  if (opts.fromDiscovery !== true) return STARTER_POLICY;
   if (!existsSync(resolve(opts.policy))) {
     throw new CapframeError('invalid_argument', `--from-discovery reads the servers of ${opts.policy}, which does not exist; write one with a servers: block first`);
   }
@@ -79,6 +117,8 @@ export function registerInit(program: Command, setExit: SetExit): void {
       const created = store.ensureIssuerKey();
       out(`wrote ${shown}${opts.fromDiscovery === true ? ' (drafted from discovery: review every rule before use)' : ''}`);
       out(`${created ? 'created' : 'kept existing'} issuer key ${store.paths.issuerKey}`);
+      const file = shellQuote(shown);
+      out(`next: capframe policy check ${file}, then capframe serve --policy ${file} --port 8080`);
       setExit(0);
     });
 }

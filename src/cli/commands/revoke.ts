@@ -14,7 +14,8 @@ export function registerRevoke(program: Command, setExit: SetExit): void {
     .requiredOption('--token <token|id>', 'a cf1. token or a tok_ id')
     .option('--policy <file>', 'policy file (locates the state directory)')
     .option('--state-dir <dir>', 'state directory (default .capframe)')
-    .action(async (opts: { token: string; policy?: string; stateDir?: string }) => {
+    .option('--json', 'print JSON')
+    .action(async (opts: { token: string; policy?: string; stateDir?: string; json?: boolean }) => {
       let cti: Uint8Array;
       try {
         cti = ctiOfReference(opts.token);
@@ -22,8 +23,18 @@ export function registerRevoke(program: Command, setExit: SetExit): void {
         throw new CapframeError('invalid_argument', `cannot revoke: ${(error as Error).message}`);
       }
       const { store } = await openStore(opts);
+      const id = tokenId(cti);
+      // A token minted elsewhere (another instance, another state directory) must still be
+      // revocable here, so an unknown id is revoked too; saying so catches a mistyped id
+      // or the wrong --policy / --state-dir.
+      const issuedHere = store.findToken(id) !== undefined;
       const added = store.revoke(cti);
-      out(`${added ? 'revoked' : 'already revoked'} ${tokenId(cti)}`);
+      if (opts.json === true) {
+        out(JSON.stringify({ id, revoked: true, already_revoked: !added, issued_by_this_store: issuedHere, state_dir: store.stateDir }));
+      } else {
+        const note = issuedHere ? '' : ` (not issued by this store: ${store.stateDir} has no record of it; revoked anyway, in case it was minted elsewhere)`;
+        out(`${added ? 'revoked' : 'already revoked'} ${id}${note}`);
+      }
       setExit(0);
     });
 }
