@@ -19,6 +19,11 @@ printTable('Revocation set', revocation.rows);
 for (const [k, v] of Object.entries(revocation.bytes_per_id)) console.log(`  memory per revoked id (${k}): ${v.toFixed(1)} bytes`);
 results.sections.revocation = revocation;
 
+const delegation = await (await import('./delegation.mjs')).runDelegationBench();
+printTable(`Delegation: depth-3 chain (${delegation.chain_bytes} bytes) with a holder proof per call`, delegation.rows);
+for (const [k, v] of Object.entries(delegation.ratios)) console.log(`  ${k}: ${v.toFixed(3)}`);
+results.sections.delegation = delegation;
+
 try {
   const { runDecideBench } = await import('./decide.mjs');
   const rows = await runDecideBench();

@@ -14,7 +14,8 @@ import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/
 
 import { CapframeError } from './errors.js';
 import { isRecord } from './lib/is-record.js';
-import { denial, TOKEN_META_KEY } from './proxy/enforce.js';
+import { denial, PROOF_META_KEY, TOKEN_META_KEY } from './mcp/meta.js';
+import type { NonceStore } from './store/nonces.js';
 import { deny, type Decision } from './verify/decision.js';
 import { createVerifier, type Verifier } from './verify/verifier.js';
 
@@ -27,17 +28,28 @@ export interface GuardOptions {
   /** Token ids (`tok_…` or 16-byte cti) to treat as revoked from the start. */
   revoked?: Iterable<Uint8Array | string>;
   /**
-   * A verifier you own, instead of `keys`/`revoked`: call `verifier.revoke(id)` and
-   * the guarded server denies that token on its next call.
+   * A verifier you own, instead of `keys`/`revoked`/`nonceStore`/`maxDepth`: call
+   * `verifier.revoke(id)` and the guarded server denies that token — and every token
+   * delegated from it — on its next call.
    */
   verifier?: Verifier;
+  /**
+   * Where holder-proof nonces are remembered (default: in memory, for this server).
+   * Asynchronous stores (Redis) work too: the guard awaits them.
+   */
+  nonceStore?: NonceStore;
+  /** Delegations accepted below the root token (default 4). */
+  maxDepth?: number;
   /**
    * Prepended to the MCP tool name before matching the token's `tool` claim. Tokens
    * name `<server>.<tool>` while the proxy forwards the upstream's own tool name, so a
    * server known to capframe as `database` sets `prefix: 'database.'`. Default `''`.
    */
   prefix?: string;
-  /** This server's audience: tokens with an `aud` claim must name it (others are refused). */
+  /**
+   * This server's audience: tokens with an `aud` claim must name it (others are
+   * refused), and so must holder proofs (a proof naming no audience is refused).
+   */
   audience?: string;
   /**
    * Called with every decision, allowed or denied, before the tool runs or the denial
@@ -64,8 +76,10 @@ const GUARDED = Symbol.for('capframe.guarded');
  * tool handler; the client gets the proxy's denial (`isError: true`, text
  * `DENIED <code>: <reason>`, `_meta["capframe/decision"]`). Returns `server` itself.
  *
- * Holder-bound (`cnf`) and delegated (`prf`) tokens are denied (`bad_proof`,
- * `delegation_invalid`), as by the proxy: their proofs are not verified here yet.
+ * A holder-bound token needs a proof for this very call in
+ * `params._meta["capframe/proof"]`, made by its holder for `<prefix><tool name>` and
+ * these arguments; each proof is accepted once (`replay` after). A delegated token
+ * is verified with its whole chain, every link's constraints applied.
  * The token's constraints are checked on the arguments as received, before the
  * SDK validates them against the tool's input schema; a schema that transforms or
  * defaults values can hand the tool something the token never saw.
@@ -109,8 +123,8 @@ export function capframeGuard<T extends McpServer | Server>(server: T, options: 
     throw new CapframeError('invalid_argument', 'capframeGuard: this server is already guarded');
   }
 
-  /** The decision for one raw JSON-RPC `tools/call` request. Never throws. */
-  function decide(request: unknown): Decision & { tool: string } {
+  /** The decision for one raw JSON-RPC `tools/call` request. Never rejects, except with the SDK's invalid-params error. */
+  async function decide(request: unknown): Promise<Decision & { tool: string }> {
     const params = isRecord(request) && isRecord(request.params) ? request.params : undefined;
     const name = params?.name;
     if (typeof name !== 'string') {
@@ -131,16 +145,16 @@ export function capframeGuard<T extends McpServer | Server>(server: T, options: 
       if (typeof token !== 'string') {
         return { ...deny('malformed_token', `_meta["${TOKEN_META_KEY}"] must be a cf1. token string, got ${describe(token)}`), tool };
       }
-      const decision = verifier.verify(token, { tool, args: args ?? {}, ...(options.audience !== undefined && { audience: options.audience }) });
-      if (!decision.allowed) return { ...decision, tool };
-      const { claims, tokenId, expiresAt } = decision;
-      const known = { claims, tokenId, expiresAt };
-      if (claims?.prf !== undefined) {
-        return { ...deny('delegation_invalid', `delegated token ${tokenId} is not accepted here: delegation chains are not verified by capframeGuard yet`, known), tool };
+      const proof = isRecord(meta) ? meta[PROOF_META_KEY] : undefined;
+      if (proof !== undefined && typeof proof !== 'string') {
+        return { ...deny('bad_proof', `_meta["${PROOF_META_KEY}"] must be a cfp1. proof string, got ${describe(proof)}`), tool };
       }
-      if (claims?.cnf !== undefined) {
-        return { ...deny('bad_proof', `token ${tokenId} is bound to a holder key, and capframeGuard does not verify holder proofs yet`, known), tool };
-      }
+      const decision = await verifier.verifyAsync(token, {
+        tool,
+        args: args ?? {},
+        ...(proof !== undefined && { proof }),
+        ...(options.audience !== undefined && { audience: options.audience }),
+      });
       return { ...decision, tool };
     } catch (error) {
       if (error instanceof McpError) throw error;
@@ -151,7 +165,7 @@ export function capframeGuard<T extends McpServer | Server>(server: T, options: 
   function guard(next: RawHandler): RawHandler {
     if ((next as RawHandler & { [GUARDED]?: true })[GUARDED] === true) return next;
     const guarded: RawHandler = async (request, extra) => {
-      let decision = decide(request);
+      let decision = await decide(request);
       if (onDecision !== undefined) {
         try {
           onDecision(decision);
@@ -207,10 +221,10 @@ function verifierOf(options: GuardOptions): Verifier {
     throw new CapframeError('invalid_argument', 'capframeGuard: options must be an object with keys or verifier');
   }
   if (options.verifier !== undefined) {
-    if (options.keys !== undefined || options.revoked !== undefined) {
-      throw new CapframeError('invalid_argument', 'capframeGuard: pass either options.verifier or options.keys/revoked, not both');
+    if (options.keys !== undefined || options.revoked !== undefined || options.nonceStore !== undefined || options.maxDepth !== undefined) {
+      throw new CapframeError('invalid_argument', 'capframeGuard: pass either options.verifier or options.keys/revoked/nonceStore/maxDepth, not both');
     }
-    if (typeof options.verifier?.verify !== 'function') {
+    if (typeof options.verifier?.verifyAsync !== 'function') {
       throw new CapframeError('invalid_argument', 'capframeGuard: options.verifier must come from createVerifier()');
     }
     return options.verifier;
@@ -218,7 +232,12 @@ function verifierOf(options: GuardOptions): Verifier {
   if (!Array.isArray(options.keys) || options.keys.length === 0) {
     throw new CapframeError('invalid_argument', 'capframeGuard: options.keys must list at least one trusted public key (or pass options.verifier)');
   }
-  return createVerifier({ keys: options.keys, ...(options.revoked !== undefined && { revoked: options.revoked }) });
+  return createVerifier({
+    keys: options.keys,
+    ...(options.revoked !== undefined && { revoked: options.revoked }),
+    ...(options.nonceStore !== undefined && { nonceStore: options.nonceStore }),
+    ...(options.maxDepth !== undefined && { maxDepth: options.maxDepth }),
+  });
 }
 
 /** The low-level SDK `Server` of an `McpServer`, or the `Server` itself. */

@@ -3,11 +3,17 @@
  * Everything public is exported here, by name.
  */
 export { CapframeError, type ErrorCode } from './errors.js';
-export { generateKeyPair, signingKey, parsePublicKey, type KeyPair, type SigningKey } from './keys/keys.js';
+export { generateKeyPair, signingKey, parsePublicKey, parseHolderKey, type KeyPair, type SigningKey } from './keys/keys.js';
 export { publicJwk, publicJwks, type PublicJwk, type PublicJwkSet } from './keys/jwks.js';
 export { mint, type MintOptions, type MintedToken } from './token/mint.js';
+export { delegate, type DelegateOptions } from './token/delegate.js';
+export { createProof, type CreatedProof, type ProofOptions } from './token/proof.js';
+export { toolSubset } from './token/tool-subset.js';
 export { decodeClaims, tokenId, type Claims } from './token/claims.js';
 export { createVerifier, type Verifier, type VerifierOptions, type VerifyContext } from './verify/verifier.js';
+export { chainCapability } from './verify/token-facts.js';
+export { createMemoryNonceStore, type MemoryNonceStoreOptions, type NonceStore } from './store/nonces.js';
+export { DECISION_META_KEY, PROOF_HEADER, PROOF_META_KEY, TOKEN_HEADER, TOKEN_META_KEY } from './mcp/meta.js';
 export { verify, type VerifyOptions } from './verify/verify.js';
 export type { Decision, DecisionCode } from './verify/decision.js';
 export { backendStatus, type BackendStatus } from './backend/select.js';

@@ -16,10 +16,10 @@ import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } fr
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
-import { capframeGuard, createVerifier, generateKeyPair, mint, type GuardOptions, type Verifier } from '../src/index.js';
-import { DECISION_META_KEY, denial, TOKEN_META_KEY } from '../src/proxy/enforce.js';
+import { capframeGuard, createProof, createVerifier, delegate, generateKeyPair, mint, type GuardOptions, type Verifier } from '../src/index.js';
+import { DECISION_META_KEY, denial, PROOF_META_KEY, TOKEN_META_KEY } from '../src/mcp/meta.js';
 import type { Decision } from '../src/verify/decision.js';
-import { ROOT, tempDir } from './helpers.js';
+import { cli, ROOT, tempDir } from './helpers.js';
 
 const issuer = generateKeyPair();
 const stranger = generateKeyPair();
@@ -284,5 +284,125 @@ describe('capframeGuard over stdio (spawned server built from dist/)', () => {
     expectDenied(await call(client, 'SELECT 1', tokens.otherIssuer().token), 'unknown_key');
     expectDenied(await call(client, 'DROP TABLE users', tokens.valid().token), 'constraint_failed');
     expect(ran()).toBe(before);
+  });
+});
+
+describe('capframeGuard with holder-bound and delegated tokens', () => {
+  const planner = generateKeyPair();
+  const executor = generateKeyPair();
+  const sub = generateKeyPair();
+  const TOOL = 'database.query';
+  const root = () => mint({ key: issuer.secretKey, tool: 'database.*', ttl: 300, holderKey: planner.publicKey, when: READ_ONLY });
+  const withProof = (token: string, key: Uint8Array, sql: string, more: Partial<Parameters<typeof createProof>[0]> = {}) => ({
+    [TOKEN_META_KEY]: token,
+    [PROOF_META_KEY]: createProof({ token, tool: TOOL, args: { sql }, key, ...more }).proof,
+  });
+  async function callMeta(client: Client, sql: string, meta: Record<string, unknown>): Promise<CallToolResult> {
+    return (await client.callTool({ name: 'query', arguments: { sql }, _meta: meta })) as CallToolResult;
+  }
+
+  it('runs a call with a proof by the holder once; every stolen-token attack is denied and never runs', async () => {
+    const { server, calls } = mcpServer({ keys: [issuer.publicKey], prefix: 'database.' }, false);
+    const client = await connect(server);
+    const t = root();
+    const good = withProof(t.token, planner.secretKey, 'SELECT 1');
+    expect((await callMeta(client, 'SELECT 1', good)).content).toEqual([{ type: 'text', text: 'ran SELECT 1' }]);
+    expect(calls()).toBe(1);
+    expectDenied(await callMeta(client, 'SELECT 1', good), 'replay');
+    expectDenied(await callMeta(client, 'SELECT 1', { [TOKEN_META_KEY]: t.token }), 'bad_proof');
+    expectDenied(await callMeta(client, 'SELECT 1', { [TOKEN_META_KEY]: t.token, [PROOF_META_KEY]: createProof({ token: mint({ key: issuer.secretKey, tool: 'database.*', ttl: 60, holderKey: sub.publicKey }).token, tool: TOOL, args: { sql: 'SELECT 1' }, key: sub.secretKey }).proof }), 'bad_proof');
+    expectDenied(await callMeta(client, 'SELECT 2', withProof(t.token, planner.secretKey, 'SELECT 1')), 'bad_proof');
+    expectDenied(await callMeta(client, 'SELECT 1', withProof(t.token, planner.secretKey, 'SELECT 1', { now: Date.now() - 61_000 })), 'bad_proof');
+    expectDenied(await callMeta(client, 'SELECT 1', { [TOKEN_META_KEY]: t.token, [PROOF_META_KEY]: 42 }), 'bad_proof');
+    expect(calls()).toBe(1);
+  });
+
+  it('verifies a delegated chain with every link\'s constraints, and refuses invalid delegations', async () => {
+    const verifier = createVerifier({ keys: [issuer.publicKey] });
+    const { server, calls } = mcpServer({ verifier, prefix: 'database.' }, false);
+    const client = await connect(server);
+    const t0 = root();
+    const t1 = delegate(t0.token, { key: planner.secretKey, tools: TOOL, when: [{ arg: 'sql', op: 'max_length', value: 20 }], to: executor.publicKey });
+    const t2 = delegate(t1.token, { key: executor.secretKey, tools: TOOL, when: [{ arg: 'sql', op: 'not_matches', value: 'secret' }], to: sub.publicKey });
+    expect((await callMeta(client, 'SELECT 1', withProof(t2.token, sub.secretKey, 'SELECT 1'))).isError).toBeFalsy();
+    expectDenied(await callMeta(client, 'SELECT secret', withProof(t2.token, sub.secretKey, 'SELECT secret')), 'constraint_failed');
+    expectDenied(await callMeta(client, 'SELECT * FROM a_very_long_table', withProof(t2.token, sub.secretKey, 'SELECT * FROM a_very_long_table')), 'constraint_failed');
+    expectDenied(await callMeta(client, 'DELETE FROM x', withProof(t2.token, sub.secretKey, 'DELETE FROM x')), 'constraint_failed');
+    // A child the planner signs by hand (delegate() would refuse both): outliving its parent, and naming other tools.
+    const hex = Buffer.from(planner.kid).toString('hex');
+    const outliving = mint({ key: planner.secretKey, issuer: hex, tool: TOOL, ttl: 10_000, holderKey: executor.publicKey, parent: t0.bytes });
+    const wider = mint({ key: planner.secretKey, issuer: hex, tool: '*', ttl: 60, holderKey: executor.publicKey, parent: t0.bytes });
+    expectDenied(await callMeta(client, 'SELECT 1', withProof(outliving.token, executor.secretKey, 'SELECT 1')), 'delegation_invalid');
+    expectDenied(await callMeta(client, 'SELECT 1', withProof(wider.token, executor.secretKey, 'SELECT 1')), 'delegation_invalid');
+    expect(calls()).toBe(1);
+    // Acceptance 3, guard half: revoking the parent through the verifier denies the cached grandchild at once.
+    verifier.revoke(t1.id);
+    expectDenied(await callMeta(client, 'SELECT 1', withProof(t2.token, sub.secretKey, 'SELECT 1')), 'revoked');
+    expect((await callMeta(client, 'SELECT 1', withProof(t0.token, planner.secretKey, 'SELECT 1'))).isError).toBeFalsy();
+    expect(calls()).toBe(2);
+  });
+
+  it('with an audience, proofs must name it', async () => {
+    const { server, calls } = mcpServer({ keys: [issuer.publicKey], prefix: 'database.', audience: 'db-1' }, false);
+    const client = await connect(server);
+    const t = root();
+    expectDenied(await callMeta(client, 'SELECT 1', withProof(t.token, planner.secretKey, 'SELECT 1')), 'bad_proof');
+    expectDenied(await callMeta(client, 'SELECT 1', withProof(t.token, planner.secretKey, 'SELECT 1', { audience: 'db-2' })), 'bad_proof');
+    expect((await callMeta(client, 'SELECT 1', withProof(t.token, planner.secretKey, 'SELECT 1', { audience: 'db-1' }))).isError).toBeFalsy();
+    expect(calls()).toBe(1);
+  });
+});
+
+describe('acceptance 3, guard half: a guarded server sharing the state directory sees a revoked parent', () => {
+  const fixture = join(ROOT, 'test', 'fixtures', 'guarded-server.js');
+  const planner = generateKeyPair();
+  const executor = generateKeyPair();
+  const sub = generateKeyPair();
+
+  async function spawnGuard(stateDir: string, callLog: string): Promise<Client> {
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [fixture],
+        env: { ...(process.env as Record<string, string>), GUARD_STATE_DIR: stateDir, GUARD_PREFIX: 'database.', CALL_LOG: callLog },
+        stderr: 'inherit',
+      }),
+    );
+    clients.push(client);
+    return client;
+  }
+
+  it('every descendant of a parent revoked with `capframe revoke` is denied, and the tool never runs', async () => {
+    const dir = tempDir('capframe-guard-state-');
+    const policy = join(dir, 'policy.yaml');
+    expect(cli(['init', '--policy', policy]).code).toBe(0);
+    const stateDir = join(dir, '.capframe');
+    const callLog = join(dir, 'calls.jsonl');
+    writeFileSync(callLog, '');
+    const ran = () => readFileSync(callLog, 'utf8').split('\n').filter(Boolean).length;
+    const minted = cli(['mint', '--policy', policy, '--tool', 'database.query', '--holder', Buffer.from(planner.publicKey).toString('hex'), '--json']);
+    expect(minted.code, minted.stderr).toBe(0);
+    const t0 = (JSON.parse(minted.stdout) as { token: string }).token;
+    const t1 = delegate(t0, { key: planner.secretKey, tools: 'database.query', to: executor.publicKey });
+    const t2 = delegate(t1.token, { key: executor.secretKey, tools: 'database.query', to: sub.publicKey });
+    const proofFor = (token: string, key: Uint8Array, sql: string) => ({
+      [TOKEN_META_KEY]: token,
+      [PROOF_META_KEY]: createProof({ token, tool: 'database.query', args: { sql }, key }).proof,
+    });
+    const callMeta = async (client: Client, sql: string, meta: Record<string, unknown>) =>
+      (await client.callTool({ name: 'query', arguments: { sql }, _meta: meta })) as CallToolResult;
+
+    const before = await spawnGuard(stateDir, callLog);
+    expect((await callMeta(before, 'SELECT 1', proofFor(t2.token, sub.secretKey, 'SELECT 1'))).isError).toBeFalsy();
+    expect(ran()).toBe(1);
+
+    expect(cli(['revoke', '--policy', policy, '--token', t1.token]).code).toBe(0);
+    const after = await spawnGuard(stateDir, callLog);
+    expectDenied(await callMeta(after, 'SELECT 1', proofFor(t2.token, sub.secretKey, 'SELECT 1')), 'revoked');
+    expectDenied(await callMeta(after, 'SELECT 1', proofFor(t1.token, executor.secretKey, 'SELECT 1')), 'revoked');
+    // The root itself was not revoked.
+    expect((await callMeta(after, 'SELECT 1', proofFor(t0, planner.secretKey, 'SELECT 1'))).isError).toBeFalsy();
+    expect(ran()).toBe(2);
   });
 });

@@ -33,6 +33,10 @@ pub enum Malformed {
     MissingClaim = 14,
     InvalidCbor = 15,
     InvalidUtf8 = 16,
+    // 17 is NotPrintable, which only the TypeScript front end reports.
+    /// `cnf` is not exactly `{1: {1: 1, -1: 6, -2: x}}` with a canonical 32-byte x
+    /// that is not of small order.
+    BadHolderKey = 18,
 }
 
 pub type Result<T> = core::result::Result<T, Malformed>;
@@ -209,7 +213,7 @@ pub fn fits_f16(v: f64) -> bool {
     let bits = v.to_bits();
     let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
     let mantissa = bits & ((1u64 << 52) - 1);
-    if exp > 15 || exp < -24 {
+    if !(-24..=15).contains(&exp) {
         return false;
     }
     // Normal halves keep 10 fraction bits; subnormals keep fewer as the exponent falls.

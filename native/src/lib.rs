@@ -5,10 +5,11 @@
 #![deny(clippy::all)]
 
 pub mod cbor;
+pub mod proof;
 pub mod token;
 pub mod verifier;
 
-use napi::bindgen_prelude::{Buffer, Error, Result, Status, Uint32Array};
+use napi::bindgen_prelude::{Buffer, Error, Result, Status, Uint32Array, Uint8ArraySlice};
 use napi_derive::napi;
 
 use verifier::Verifier;
@@ -30,10 +31,13 @@ pub struct JsVerifier {
 
 #[napi]
 impl JsVerifier {
+    /// `max_depth`: delegations accepted below the root (default 4); the TypeScript
+    /// wrapper checks the range.
     #[napi(constructor)]
-    pub fn new(cache_capacity: Option<u32>) -> Self {
+    pub fn new(cache_capacity: Option<u32>, max_depth: Option<u32>) -> Self {
         let capacity = cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY) as usize;
-        JsVerifier { inner: Verifier::new(capacity) }
+        let depth = max_depth.map_or(verifier::DEFAULT_MAX_DEPTH, |d| d as usize);
+        JsVerifier { inner: Verifier::new(capacity, depth) }
     }
 
     /// Trusts a raw 32-byte Ed25519 public key and returns its 8-byte key id.
@@ -56,7 +60,7 @@ impl JsVerifier {
     /// Adds many ids at once: `ids` is their 16-byte concatenation.
     #[napi]
     pub fn revoke_many(&mut self, ids: &[u8]) -> Result<u32> {
-        if ids.len() % 16 != 0 {
+        if !ids.len().is_multiple_of(16) {
             return Err(invalid("revocation list length must be a multiple of 16"));
         }
         let mut added = 0;
@@ -75,7 +79,7 @@ impl JsVerifier {
     /// boundary crossing for a whole delegation chain or a batch of lookups.
     #[napi]
     pub fn count_revoked(&self, ids: &[u8]) -> Result<u32> {
-        if ids.len() % 16 != 0 {
+        if !ids.len().is_multiple_of(16) {
             return Err(invalid("id list length must be a multiple of 16"));
         }
         Ok(ids.chunks_exact(16).filter(|id| self.inner.is_revoked(&(*id).try_into().unwrap())).count() as u32)
@@ -91,10 +95,31 @@ impl JsVerifier {
         self.inner.clear_cache();
     }
 
-    /// Decode + strict verify + expiry + revocation of one token at `now` (seconds).
+    /// Decode + chain walk + strict verify + expiry + revocation of one token at `now` (seconds).
     #[napi]
     pub fn verify(&mut self, token: &[u8], now: f64) -> u32 {
         self.inner.verify(token, now)
+    }
+
+    /// `verify` and then the holder proof for a call (see `Verifier::verify_proof`);
+    /// on OK the proof's nonce is written to `nonce_out` (16 bytes).
+    #[napi]
+    #[allow(clippy::too_many_arguments)] // the boundary takes plain values, not a struct
+    pub fn verify_proof(
+        &mut self,
+        token: &[u8],
+        proof: &[u8],
+        tool: String,
+        args_hash: &[u8],
+        audience: Option<String>,
+        now_ms: f64,
+        mut nonce_out: Uint8ArraySlice,
+    ) -> Result<u32> {
+        // SAFETY: JavaScript is not running while this synchronous call holds the slice,
+        // and nothing else writes to this buffer.
+        let out: &mut [u8; 16] = unsafe { nonce_out.as_mut() }.try_into().map_err(|_| invalid("nonceOut must be 16 bytes"))?;
+        let call = verifier::Call { tool: tool.as_bytes(), args_hash, audience: audience.as_deref().map(str::as_bytes), now_ms };
+        Ok(self.inner.verify_proof(token, proof, &call, out))
     }
 
     /// Verifies `offsets.len() - 1` tokens laid end to end in `tokens`; token `i`

@@ -8,10 +8,11 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { CapframeError } from '../errors.js';
+import { checkMaxDepth, DEFAULT_MAX_DEPTH } from '../token/chain.js';
 import { DEFAULT_CACHE_CAPACITY, type Backend, type VerifierCore } from './types.js';
 
 interface NativeBinding {
-  NativeVerifier: new (cacheCapacity?: number) => VerifierCore;
+  NativeVerifier: new (cacheCapacity?: number, maxDepth?: number) => VerifierCore;
   ed25519VerifyStrict(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
   nativeInfo(): { crateVersion: string; napiVersion: number };
 }
@@ -54,6 +55,9 @@ function withTypedErrors(core: VerifierCore): VerifierCore {
     revokedCount: () => core.revokedCount(),
     clearCache: () => core.clearCache(),
     verify: (token, now) => core.verify(token, now),
+    verifyProof: typed('invalid_argument', (token: Uint8Array, proof: Uint8Array, tool: string, argsHash: Uint8Array, audience: string | undefined, nowMs: number, nonceOut: Uint8Array) =>
+      core.verifyProof(token, proof, tool, argsHash, audience, nowMs, nonceOut),
+    ),
     verifyBatch: typed('invalid_argument', (tokens: Uint8Array, offsets: Uint32Array, now: number) => core.verifyBatch(tokens, offsets, now)),
   };
 }
@@ -68,7 +72,8 @@ export function loadNativeBackend(): { backend: Backend; info: NativeInfo } {
   const { crateVersion, napiVersion } = binding.nativeInfo();
   const backend: Backend = {
     name: 'native',
-    createVerifierCore: (cacheCapacity = DEFAULT_CACHE_CAPACITY) => withTypedErrors(new binding.NativeVerifier(cacheCapacity)),
+    createVerifierCore: (cacheCapacity = DEFAULT_CACHE_CAPACITY, maxDepth = DEFAULT_MAX_DEPTH) =>
+      withTypedErrors(new binding.NativeVerifier(cacheCapacity, checkMaxDepth(maxDepth))),
     ed25519VerifyStrict: (publicKey, message, signature) => binding.ed25519VerifyStrict(publicKey, message, signature),
   };
   return { backend, info: { path, crateVersion, napiVersion } };

@@ -9,3 +9,12 @@ export function parseWholeNumber(value: string, option: string, min = 1): number
   }
   return n;
 }
+
+/** JSON given on the command line (`--args`, `--when`), parsed; the error names the option. */
+export function parseJsonOption(value: string, option: string): unknown {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch (error) {
+    throw new CapframeError('invalid_argument', `${option} must be JSON (quote it for the shell), e.g. '{"amount": 20}': ${(error as Error).message}`);
+  }
+}

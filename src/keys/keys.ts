@@ -6,7 +6,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 
 import { CapframeError } from '../errors.js';
 import { decodeBase64url, encodeBase64url } from '../lib/base64url.js';
-import { keyId } from '../lib/ed25519.js';
+import { isCanonicalEncoding, isSmallOrderEncoding, isValidPoint, keyId } from '../lib/ed25519.js';
 
 export interface KeyPair {
   /** 32-byte seed. Keep it secret. */
@@ -88,4 +88,21 @@ export function parsePublicKey(input: Uint8Array | string): Uint8Array {
     throw new CapframeError('invalid_key', 'an Ed25519 public key is 32 bytes (hex or base64url)');
   }
   return bytes;
+}
+
+/**
+ * Parses a holder's public key (what `cnf` names: `mint --holder`, `delegate --to`,
+ * a policy's `holder_keys`): 32 bytes as bytes, hex or base64url, that every
+ * implementation reads as the same point of large order. Throws CapframeError
+ * (`invalid_key`) otherwise — a token bound to such a key could never be used.
+ *
+ * @example
+ * const holderKey = parseHolderKey('3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c');
+ */
+export function parseHolderKey(input: Uint8Array | string): Uint8Array {
+  const key = parsePublicKey(input);
+  if (!isCanonicalEncoding(key) || isSmallOrderEncoding(key) || !isValidPoint(key)) {
+    throw new CapframeError('invalid_key', 'not a usable Ed25519 holder key: expected the canonical encoding of a point of large order (as `capframe keys generate --holder` prints)');
+  }
+  return new Uint8Array(key);
 }

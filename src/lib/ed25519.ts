@@ -33,8 +33,25 @@ function yOf(encoding: Uint8Array): bigint {
   return littleEndian(encoding) & ((1n << 255n) - 1n);
 }
 
+/** y (little-endian, sign bit cleared) as 32 bytes, for the byte-wise comparisons below. */
+const yBytes = (n: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+const SMALL_ORDER_Y_BYTES = [...SMALL_ORDER_Y].map(yBytes);
+
+/** True when y (sign bit cleared) is below p: the one encoding every implementation reads alike. */
+export function isCanonicalEncoding(encoding: Uint8Array): boolean {
+  // y >= p = 2^255 - 19 only when bytes 1..30 are 0xff, byte 31 is 0x7f (sign bit aside) and byte 0 >= 0xed.
+  if ((encoding[31]! & 0x7f) !== 0x7f || encoding[0]! < 0xed) return true;
+  for (let i = 1; i < 31; i++) if (encoding[i] !== 0xff) return true;
+  return false;
+}
+
+/** True when the encoding's y is one of the small-order points' (compared byte-wise: this runs on every R). */
 export function isSmallOrderEncoding(encoding: Uint8Array): boolean {
-  return SMALL_ORDER_Y.has(yOf(encoding));
+  next: for (const y of SMALL_ORDER_Y_BYTES) {
+    for (let i = 0; i < 31; i++) if (encoding[i] !== y[i]) continue next;
+    if ((encoding[31]! & 0x7f) === y[31]) return true;
+  }
+  return false;
 }
 
 function pow(base: bigint, exp: bigint): bigint {

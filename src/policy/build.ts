@@ -4,6 +4,8 @@
  */
 import { dirname, resolve } from 'node:path';
 
+import { parseHolderKey } from '../keys/keys.js';
+import { DEFAULT_MAX_DEPTH } from '../token/chain.js';
 import { isPlainObject } from './arg-path.js';
 import { compileConstraintList, NO_CONSTRAINTS, type ConstraintSet } from './constraints.js';
 import { createEngine } from './decide.js';
@@ -81,7 +83,15 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
       problems.push({ path: at('agents'), key: name, message: `agent name ${JSON.stringify(name)} is not allowed; expected letters, digits, ., _, @ or -` });
       continue;
     }
-    agents[name] = Object.freeze({ keySha256: a.key_sha256.toLowerCase(), autoMint: a.auto_mint ?? policyAutoMint });
+    const holderKeys: string[] = [];
+    a.holder_keys?.forEach((key, j) => {
+      try {
+        holderKeys.push(Buffer.from(parseHolderKey(key)).toString('hex'));
+      } catch (error) {
+        problems.push({ path: at('agents', name, 'holder_keys', j), message: (error as Error).message });
+      }
+    });
+    agents[name] = Object.freeze({ keySha256: a.key_sha256.toLowerCase(), autoMint: a.auto_mint ?? policyAutoMint, holderKeys: Object.freeze(holderKeys) });
     agentNames?.add(name);
   }
 
@@ -197,6 +207,7 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     rules: Object.freeze(rules) as Rule[],
     autoMint: policyAutoMint,
     onStoreFailure: body.on_store_failure ?? 'deny',
+    maxDelegationDepth: body.max_delegation_depth ?? DEFAULT_MAX_DEPTH,
     audit: Object.freeze(audit),
     screen,
     warnings: Object.freeze(warnings) as string[],

@@ -73,6 +73,11 @@ const agent = strict({
     .string({ error: 'expected key_sha256, the hex SHA-256 of the agent API key (64 hex digits)' })
     .regex(/^[0-9a-fA-F]{64}$/, { error: 'expected key_sha256, the hex SHA-256 of the agent API key (64 hex digits)' }),
   auto_mint: z.boolean().optional(),
+  /** The agent's holder public keys (hex or base64url): it must hold the last link of a delegated token it presents. */
+  holder_keys: z
+    .array(z.string({ error: (i) => `expected a public key as a quoted hex or base64url string, got ${describeValue(i.input)}` }))
+    .min(1, { error: 'holder_keys must list at least one public key (omit it otherwise)' })
+    .optional(),
 });
 
 const capability = strict({ when: constraintList.optional() });
@@ -110,6 +115,10 @@ const body = strict({
     tools: z.boolean().optional(),
     allow: z.array(nonEmpty('a screen.allow entry')).optional(),
   }).optional(),
+  max_delegation_depth: z
+    .number()
+    .refine((n) => Number.isSafeInteger(n) && n >= 0 && n <= 16, { error: 'max_delegation_depth must be a whole number from 0 (no delegated tokens) to 16' })
+    .optional(),
 });
 
 /** The whole file: one top-level `capframe:` mapping. */

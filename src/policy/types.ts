@@ -53,10 +53,13 @@ export type ServerConfig =
 /**
  * An agent that authenticates with an API key. `keySha256` is lowercase hex;
  * `autoMint` is the agent's own `auto_mint`, or the policy's when unset.
+ * `holderKeys` are the raw Ed25519 public keys (lowercase hex) the agent holds: a
+ * delegated token it presents must be bound (in its last link's `cnf`) to one of them.
  */
 export interface AgentConfig {
   keySha256: string;
   autoMint: boolean;
+  holderKeys: readonly string[];
 }
 
 /** One policy rule, in file order. */
@@ -127,6 +130,8 @@ export interface Policy {
   rules: Rule[];
   autoMint: boolean;
   onStoreFailure: 'deny' | 'use_cached';
+  /** Delegations accepted below a root token (`max_delegation_depth`, default 4). */
+  maxDelegationDepth: number;
   /** `path` is absolute when given (relative paths resolve against the policy's directory). */
   audit: { logArgs: boolean; path?: string };
   /**

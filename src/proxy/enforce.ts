@@ -13,6 +13,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
 import type { AuditRecord } from '../audit/record.js';
 import type { AuditLog } from '../audit/writer.js';
+import { DECISION_META_KEY, denial, OUTCOME_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
 import { isRecord } from '../lib/is-record.js';
 import { truncate } from '../lib/truncate.js';
 import type { SigningKey } from '../keys/keys.js';
@@ -33,9 +34,8 @@ import type { UpstreamPool } from './upstreams.js';
 
 /** The tool every agent sees, for getting tokens (SPEC §6). */
 export const REQUEST_TOKEN_TOOL = 'capframe.request_token';
-export const TOKEN_META_KEY = 'capframe/token';
-export const DECISION_META_KEY = 'capframe/decision';
-export const OUTCOME_META_KEY = 'capframe/outcome';
+// The `_meta` names and the denial live below the proxy (capframeGuard uses them too).
+export { DECISION_META_KEY, denial, OUTCOME_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
 /** The proxy's namespace in a result's `_meta`; an upstream's keys in it are removed (any letter case). */
 const PROXY_NAMESPACE = /^capframe\//i;
 /** Text only the proxy writes at the start of a result; an upstream's result that starts so is marked as the upstream's. */
@@ -99,15 +99,6 @@ interface Forward {
   name: string;
   token: string;
   meta: AllowedMeta;
-}
-
-/** The denial every client sees: an error result that names the code. */
-export function denial(code: DecisionCode, reason: string): CallToolResult {
-  return {
-    content: [{ type: 'text', text: `DENIED ${code}: ${reason}` }],
-    isError: true,
-    _meta: { [DECISION_META_KEY]: { allowed: false, code, reason } },
-  };
 }
 
 /**

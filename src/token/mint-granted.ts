@@ -12,6 +12,8 @@ export interface GrantRequest {
   capability?: string;
   /** Requested lifetime in seconds; the rule's TTL caps it. */
   ttl?: number;
+  /** Bind the token to this holder key (raw 32-byte Ed25519 public key): every call then needs a proof by it. */
+  holderKey?: Uint8Array;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface GrantRequest {
  * Returns the policy's denial otherwise (the key is read only when a grant is made).
  */
 export function mintGranted(policy: Policy, key: () => SigningKey, request: GrantRequest): { minted: MintedToken; grant: Grant } | Decision {
-  const { tool, agent, capability, ttl } = request;
+  const { tool, agent, capability, ttl, holderKey } = request;
   const grant = policy.grant({ tool, ...(agent !== undefined && { agent }), ...(capability !== undefined && { capability }) });
   if ('allowed' in grant) return grant;
   const granted = grant.capability ?? capability;
@@ -32,6 +34,7 @@ export function mintGranted(policy: Policy, key: () => SigningKey, request: Gran
     ...(granted !== undefined && { capability: granted }),
     ...(grant.when.length > 0 && { when: grant.when }),
     ...(policy.issuer !== undefined && { issuer: policy.issuer }),
+    ...(holderKey !== undefined && { holderKey }),
   });
   return { minted, grant };
 }

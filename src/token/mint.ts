@@ -5,7 +5,7 @@ import { randomBytes, sign } from 'node:crypto';
 
 import { CapframeError } from '../errors.js';
 import { encodeCbor, Tagged } from '../lib/cbor/encode.js';
-import { signingKey, type SigningKey } from '../keys/keys.js';
+import { parseHolderKey, signingKey, type SigningKey } from '../keys/keys.js';
 import { ClaimKey, tokenId, type Claims } from './claims.js';
 import { protectedHeader, sigStructure, TAG_COSE_SIGN1 } from './cose.js';
 import { MAX_TOKEN_BYTES } from './parse.js';
@@ -28,7 +28,7 @@ export interface MintOptions {
   notBefore?: number;
   /** Defaults to `capframe`. */
   issuer?: string;
-  /** Holder key (raw 32-byte Ed25519 public key) for a `cnf` claim. */
+  /** Holder key (raw 32-byte Ed25519 public key) for a `cnf` claim: every call then needs a proof by it. */
   holderKey?: Uint8Array;
   /** Parent token bytes for a delegated token. */
   parent?: Uint8Array;
@@ -66,9 +66,7 @@ export function mint(options: MintOptions): MintedToken {
   if (!Number.isSafeInteger(options.ttl) || options.ttl <= 0) {
     throw new CapframeError('invalid_argument', `mint: ttl must be a positive integer number of seconds, got ${options.ttl}`);
   }
-  if (options.holderKey !== undefined && options.holderKey.length !== 32) {
-    throw new CapframeError('invalid_argument', 'mint: holderKey must be a raw 32-byte Ed25519 public key');
-  }
+  const holderKey = options.holderKey === undefined ? undefined : parseHolderKey(options.holderKey);
   const iat = Math.floor(options.now ?? Date.now() / 1000);
   const claims: Claims = {
     iss: options.issuer ?? 'capframe',
@@ -80,7 +78,7 @@ export function mint(options: MintOptions): MintedToken {
   if (options.agent !== undefined) claims.sub = options.agent;
   if (options.audience !== undefined) claims.aud = options.audience;
   if (options.notBefore !== undefined) claims.nbf = options.notBefore;
-  if (options.holderKey !== undefined) claims.cnf = new Map([[1, new Map<number, unknown>([[1, 1], [-1, 6], [-2, options.holderKey]])]]);
+  if (holderKey !== undefined) claims.cnf = new Map([[1, new Map<number, unknown>([[1, 1], [-1, 6], [-2, holderKey]])]]);
   if (options.capability !== undefined) claims.cap = options.capability;
   if (options.when !== undefined && options.when.length > 0) claims.when = [...options.when];
   if (options.parent !== undefined) claims.prf = options.parent;

@@ -33,11 +33,29 @@ export interface Decision {
   code: DecisionCode;
   /** For people: what was decided and why. */
   reason: string;
+  /**
+   * For programs, when the code has one: the precise reason, e.g. `Truncated` for a
+   * malformed token, `WrongSigner` for an invalid delegation, `Stale` or `Missing`
+   * for a bad proof (the names in `token/codes.ts`: Malformed, Delegation, ProofFailure).
+   */
+  detail?: string;
   /** Present when the token's signature verified (even if it is expired or revoked). */
   claims?: Claims;
   /** `tok_…` id, when the token could be read. */
   tokenId?: string;
   expiresAt?: Date;
+  /**
+   * The verified links of the token, the presented token first (`claims`) and its
+   * root last: one entry for a token that is not delegated. Present with `claims`.
+   */
+  chain?: readonly Claims[];
+  /** The raw 32-byte Ed25519 key the presented token is bound to (its `cnf`), when it is holder-bound. */
+  holderKey?: Uint8Array;
+  /**
+   * For a delegated token, which link the answer is about: 0 is the presented
+   * token, 1 its parent (in `prf`), and so on up to the root.
+   */
+  link?: number;
 }
 
 export function deny(code: DecisionCode, reason: string, extra?: Partial<Decision>): Decision {

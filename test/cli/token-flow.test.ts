@@ -45,9 +45,11 @@ describe('capframe token CLI', () => {
     for (const t of [token, id]) {
       const r = cli(['verify', '--policy', policy, '--token', t]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(
-        new RegExp(`^OK ${id} tool=database\\.query capability=read-only agent=support-bot expires=\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(in 29\\ds\\)\\n$`),
-      );
+      const printed = new RegExp(`^OK ${id} tool=database\\.query capability=read-only agent=support-bot expires=\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(in (\\d+)s\\)\\n$`).exec(r.stdout);
+      expect(printed, r.stdout).not.toBeNull();
+      // The rule's 300 s TTL, less however long this loaded machine took since the mint.
+      expect(Number(printed![1])).toBeGreaterThan(200);
+      expect(Number(printed![1])).toBeLessThanOrEqual(300);
     }
   });
 

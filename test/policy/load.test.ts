@@ -119,7 +119,7 @@ describe('seed and example policies', () => {
     expect(policy.stateDir).toBe('/etc/capframe/.capframe');
     expect(policy.servers.payments).toEqual({ url: 'http://127.0.0.1:9000/mcp' });
     expect(policy.servers.database).toEqual({ command: 'node', args: ['examples/servers/database.js'], env: { DB_URL: 'file:demo.db' } });
-    expect(policy.agents['support-bot']).toEqual({ keySha256: HEX, autoMint: false });
+    expect(policy.agents['support-bot']).toEqual({ keySha256: HEX, autoMint: false, holderKeys: [] });
     expect(policy.capabilities['read-only']?.when.source).toEqual([{ arg: 'sql', op: 'matches', value: '^\\s*SELECT\\b' }]);
     expect(policy.rules[1]?.rateLimit).toEqual({ calls: 10, per: 60 });
     expect(policy.rules[1]?.when.source).toEqual([{ arg: 'amount', op: '<=', value: 50 }]);
@@ -253,7 +253,7 @@ describe('malformed policies name file, line and column', () => {
     [
       'unknown top-level key',
       'capframe:\n  version: "0.2"\n  defualt_policy: allow\n',
-      'p.yaml:3:3: unknown key "defualt_policy"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen',
+      'p.yaml:3:3: unknown key "defualt_policy"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen, max_delegation_depth',
     ],
     ['unknown key beside capframe', 'capframe:\n  version: "0.2"\nrules: []\n', 'p.yaml:3:1: unknown key "rules"; expected one of: capframe'],
     [
@@ -322,7 +322,7 @@ describe('malformed policies name file, line and column', () => {
     expect(error.message.split('\n')).toEqual([
       'p.yaml:5:12: expected a number, got a string',
       'p.yaml:7:44: invalid regular expression "[": /[/u: Unterminated character class',
-      'p.yaml:8:3: unknown key "defualt"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen',
+      'p.yaml:8:3: unknown key "defualt"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen, max_delegation_depth',
     ]);
   });
 

@@ -26,7 +26,9 @@ describe('mint', () => {
       when: [{ arg: 'n', op: '<', value: 1.5 }, { arg: 's', op: 'in', value: ['x', 'y'] }],
     });
     const d = verify(t.token, { keys: [pair.publicKey] });
-    expect(d.allowed).toBe(true);
+    // Holder-bound: the token is valid and readable, but nothing is allowed without a proof.
+    expect(d).toMatchObject({ allowed: false, code: 'bad_proof', tokenId: t.id });
+    expect(Buffer.from(d.holderKey!)).toEqual(Buffer.from(holder));
     expect(d.claims).toMatchObject({ iss: 'iss-x', sub: 'a', aud: 'mcp', tool: 'database.*', cap: 'c' });
     expect(d.claims!.when).toEqual([{ arg: 'n', op: '<', value: 1.5 }, { arg: 's', op: 'in', value: ['x', 'y'] }]);
   });
@@ -37,6 +39,9 @@ describe('mint', () => {
     expect(() => mint({ key: pair.secretKey, tool: 'x', ttl: 1.5 })).toThrow(/ttl must be a positive integer/);
     expect(() => mint({ key: new Uint8Array(31), tool: 'x', ttl: 5 })).toThrow(/32-byte Ed25519 seed/);
     expect(() => mint({ key: pair.secretKey, tool: 'x', ttl: 5, when: [{ arg: 'a', op: '==', value: 'y'.repeat(9000) }] })).toThrow(/8 KiB/);
+    expect(() => mint({ key: pair.secretKey, tool: 'x', ttl: 5, holderKey: new Uint8Array(31) })).toThrow(/32 bytes/);
+    // The identity point: every proof by it would be forgeable, so no token names it.
+    expect(() => mint({ key: pair.secretKey, tool: 'x', ttl: 5, holderKey: Uint8Array.of(1, ...new Uint8Array(31)) })).toThrow(/not a usable Ed25519 holder key/);
   });
 });
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { registerAgents } from './agents.js';
 import { registerAudit } from './audit.js';
+import { registerDelegate } from './delegate.js';
 import { registerDemo } from './demo.js';
 import { registerDiscover } from './discover.js';
 import { registerDoctor } from './doctor.js';
@@ -9,6 +10,7 @@ import { registerInit } from './init.js';
 import { registerKeys } from './keys.js';
 import { registerMint } from './mint.js';
 import { registerPolicy } from './policy.js';
+import { registerProof } from './proof.js';
 import { registerRevoke } from './revoke.js';
 import { registerServe } from './serve.js';
 import { registerVerify } from './verify.js';
@@ -26,6 +28,8 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerMint(program, setExit);
   registerPolicy(program, setExit);
   registerVerify(program, setExit);
+  registerProof(program, setExit);
+  registerDelegate(program, setExit);
   registerRevoke(program, setExit);
   registerServe(program, setExit);
   registerAgents(program, setExit);

@@ -15,11 +15,12 @@ export function registerKeys(program: Command, setExit: SetExit): void {
   const keys = program.command('keys').description('manage Ed25519 keys');
   keys
     .command('generate')
-    .description('generate an Ed25519 key pair')
+    .description('generate an Ed25519 key pair (an issuer key, or with --holder an agent\'s holder key)')
+    .option('--holder', 'a holder key for an agent: tokens are bound to its public key (mint --holder, delegate --to) and it signs proofs and delegations')
     .option('--out <file>', 'write the secret key here as PKCS#8 PEM (mode 0600)')
     .option('--force', 'overwrite --out if it exists')
     .option('--json', 'print JSON')
-    .action((opts: { out?: string; force?: boolean; json?: boolean }) => {
+    .action((opts: { holder?: boolean; out?: string; force?: boolean; json?: boolean }) => {
       const pair = generateKeyPair();
       if (opts.out !== undefined) {
         try {
@@ -38,7 +39,15 @@ export function registerKeys(program: Command, setExit: SetExit): void {
       if (opts.out === undefined) result.secret_key = encodeBase64url(pair.secretKey);
       if (opts.json === true) out(JSON.stringify(result));
       else for (const [k, v] of Object.entries(result)) out(`${k}: ${v}`);
-      if (opts.out === undefined) err('capframe: secret_key is secret; use it as CAPFRAME_ISSUER_KEY or pass --out <file>');
+      if (opts.holder === true) {
+        err(
+          opts.out === undefined
+            ? 'capframe: secret_key is the agent\'s holder key; keep it with the agent only (pass --out <file> to write it 0600). Give public_key to `mint --holder` or `delegate --to`.'
+            : `capframe: holder key written to ${opts.out}; give public_key to \`mint --holder\` or \`delegate --to\`, and the file to \`proof --key\` / \`delegate --key\`.`,
+        );
+      } else if (opts.out === undefined) {
+        err('capframe: secret_key is secret; use it as CAPFRAME_ISSUER_KEY or pass --out <file>');
+      }
       setExit(0);
     });
   registerKeysPublic(keys, setExit);

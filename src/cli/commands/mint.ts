@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 
 import { CapframeError } from '../../errors.js';
+import { keyId } from '../../lib/ed25519.js';
 import { mintGranted } from '../../token/mint-granted.js';
 import { parseWholeNumber } from '../args.js';
 import { openStore } from '../context.js';
+import { holderOption } from '../key-file.js';
 import { EXIT_DENIED, err, out } from '../exit.js';
 import type { SetExit } from './index.js';
 
@@ -16,9 +18,11 @@ export function registerMint(program: Command, setExit: SetExit): void {
     .option('--capability <name>', 'capability the token carries')
     .option('--agent <name>', 'agent the token is for (the sub claim)')
     .option('--ttl <seconds>', 'lifetime in seconds (capped by the rule)')
+    .option('--holder <public key>', 'bind the token to this holder key (hex or base64url, from `keys generate --holder`): every call then needs a proof by it')
     .option('--json', 'print JSON')
-    .action(async (opts: { policy: string; tool: string; capability?: string; agent?: string; ttl?: string; json?: boolean }) => {
+    .action(async (opts: { policy: string; tool: string; capability?: string; agent?: string; ttl?: string; holder?: string; json?: boolean }) => {
       const ttl = opts.ttl === undefined ? undefined : parseWholeNumber(opts.ttl, '--ttl');
+      const holderKey = opts.holder === undefined ? undefined : holderOption(opts.holder);
       const { store, policy } = await openStore({ policy: opts.policy });
       if (policy === undefined) throw new CapframeError('invalid_argument', '--policy is required');
       const agentNames = Object.keys(policy.agents);
@@ -32,6 +36,7 @@ export function registerMint(program: Command, setExit: SetExit): void {
         ...(opts.agent !== undefined && { agent: opts.agent }),
         ...(opts.capability !== undefined && { capability: opts.capability }),
         ...(ttl !== undefined && { ttl }),
+        ...(holderKey !== undefined && { holderKey }),
       });
       if ('allowed' in result) {
         err(`DENIED ${result.code}: cannot mint ${opts.tool}: ${result.reason}`);
@@ -53,12 +58,15 @@ export function registerMint(program: Command, setExit: SetExit): void {
             agent: minted.claims.sub ?? null,
             expires_at: minted.expiresAt.toISOString(),
             when: minted.claims.when ?? [],
+            holder_kid: holderKey === undefined ? null : Buffer.from(keyId(holderKey)).toString('hex'),
           }),
         );
       } else {
         out(minted.token);
-        err(`minted ${minted.id} for ${opts.tool}, expires ${minted.expiresAt.toISOString()}`);
+        const bound = holderKey === undefined ? '' : `, bound to holder key ${Buffer.from(keyId(holderKey)).toString('hex')}`;
+        err(`minted ${minted.id} for ${opts.tool}${bound}, expires ${minted.expiresAt.toISOString()}`);
       }
       setExit(0);
     });
 }
+

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { MAX_CANONICAL_DEPTH, canonicalJson, fingerprintJson, sha256Hex } from '../../src/audit/canonical-json.js';
+import { MAX_CANONICAL_DEPTH, canonicalJson, fingerprintJson, sha256Hex } from '../../src/lib/canonical-json.js';
 import { CapframeError } from '../../src/errors.js';
 
 /** Builds the double with the given IEEE 754 bit pattern (RFC 8785 Appendix B lists them so). */
