@@ -329,7 +329,7 @@ describe('malformed policies name file, line and column', () => {
   it('names the file as it was given when loading from disk', () => {
     const file = write('bad.yaml', 'capframe:\n  version: "0.2"\n  rulez: []\n');
     const error = errorOf(() => loadPolicySync(file));
-    expect(error.message).toBe(`${file}:3:3: unknown key "rulez"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen`);
+    expect(error.message).toBe(`${file}:3:3: unknown key "rulez"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen, max_delegation_depth`);
   });
 
   it('rejects a file that is not UTF-8', () => {
