@@ -5,6 +5,7 @@
 import { dirname, resolve } from 'node:path';
 
 import { isPlainObject } from './arg-path.js';
+import { normalizeHost, normalizeOrigin } from './allow-lists.js';
 import { compileConstraintList, NO_CONSTRAINTS, type ConstraintSet } from './constraints.js';
 import { createEngine } from './decide.js';
 import type { Problem } from './problem.js';
@@ -146,6 +147,19 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     }
   });
 
+  const allowedOrigins: string[] = [];
+  body.allowed_origins?.forEach((text, i) => {
+    const r = normalizeOrigin(text);
+    if ('error' in r) problems.push({ path: at('allowed_origins', i), message: r.error });
+    else allowedOrigins.push(r.value);
+  });
+  const allowedHosts: string[] = [];
+  body.allowed_hosts?.forEach((text, i) => {
+    const r = normalizeHost(text);
+    if ('error' in r) problems.push({ path: at('allowed_hosts', i), message: r.error });
+    else allowedHosts.push(r.value);
+  });
+
   if (problems.length > 0) return { problems };
 
   const defaultPolicy = body.default_policy ?? 'deny';
@@ -168,6 +182,8 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     autoMint: policyAutoMint,
     onStoreFailure: body.on_store_failure ?? 'deny',
     audit: Object.freeze(audit),
+    allowedOrigins: Object.freeze(allowedOrigins),
+    allowedHosts: Object.freeze(allowedHosts),
     warnings: Object.freeze(warnings) as string[],
     decide: engine.decide,
     grant: engine.grant,

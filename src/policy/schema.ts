@@ -96,6 +96,8 @@ const body = strict({
   auto_mint: z.boolean().optional(),
   on_store_failure: z.enum(['deny', 'use_cached']).optional(),
   audit: strict({ log_args: z.boolean().optional(), path: nonEmpty('audit.path').optional() }).optional(),
+  allowed_origins: z.array(nonEmpty('origin'), { error: 'expected a list of origins such as ["https://console.example.com"]' }).optional(),
+  allowed_hosts: z.array(nonEmpty('host'), { error: 'expected a list of host names such as ["mcp.example.com"]' }).optional(),
 });
 
 /** The whole file: one top-level `capframe:` mapping. */

@@ -127,6 +127,10 @@ export interface Policy {
   onStoreFailure: 'deny' | 'use_cached';
   /** `path` is absolute when given (relative paths resolve against the policy's directory). */
   audit: { logArgs: boolean; path?: string };
+  /** Browser origins `serve` accepts beyond loopback ones, normalized (`scheme://host[:port]`). */
+  allowedOrigins: readonly string[];
+  /** `Host` header values `serve` accepts beyond loopback names, lower case. */
+  allowedHosts: readonly string[];
   /** Things that load but deserve attention, e.g. `default_policy: allow`. */
   warnings: string[];
   decide(input: DecideInput): Decision;

@@ -351,6 +351,10 @@ export interface CapframeMetrics {
   upstreamCall: Histogram<'server'>;
   upstreamUp: Gauge<'server'>;
   revokedTokens: Gauge;
+  /** Requests refused at the HTTP edge before any MCP handling, by reason. */
+  httpRefused: Counter<'reason'>;
+  /** Open MCP sessions. */
+  sessionsOpen: Gauge;
   render(): string;
 }
 
@@ -391,6 +395,15 @@ export function createCapframeMetrics(): CapframeMetrics {
     revokedTokens: registry.gauge({
       name: 'capframe_revoked_tokens',
       help: 'Number of revoked token ids known to this instance.',
+    }),
+    httpRefused: registry.counter({
+      name: 'capframe_http_refused_total',
+      help: 'HTTP requests refused before any MCP handling, by reason (origin, host, unauthenticated, session_not_found, session_limit_*).',
+      labelNames: ['reason'],
+    }),
+    sessionsOpen: registry.gauge({
+      name: 'capframe_sessions_open',
+      help: 'Open MCP sessions.',
     }),
     render: () => registry.render(),
   };
