@@ -90,8 +90,8 @@ export class SessionTable<T extends Closable> {
     return session;
   }
 
-  /** Holds a place for a session `owner` is opening, or says which bound refuses it. */
-  reserve(owner: SessionOwner): Reservation<T> | SessionRefusal {
+  /** Which bound would refuse a new session for `owner` now, if any. */
+  refusal(owner: SessionOwner): SessionRefusal | undefined {
     const { limits } = this;
     if (this.total >= limits.total) {
       return { limit: 'total', status: 503, message: `too many open sessions (${limits.total}, --max-sessions); try again later` };
@@ -111,6 +111,13 @@ export class SessionTable<T extends Closable> {
         message: `agent "${owner}" has too many open sessions (${limits.perAgent}, --max-sessions-per-agent); close one (DELETE with its Mcp-Session-Id) or wait for idle ones to expire`,
       };
     }
+    return undefined;
+  }
+
+  /** Holds a place for a session `owner` is opening, or says which bound refuses it. */
+  reserve(owner: SessionOwner): Reservation<T> | SessionRefusal {
+    const refused = this.refusal(owner);
+    if (refused !== undefined) return refused;
     this.count(owner, 1);
     let state: 'held' | 'opened' | 'released' = 'held';
     return {

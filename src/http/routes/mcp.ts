@@ -17,7 +17,7 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js'
 import { authenticate, bearerOf } from '../../proxy/auth.js';
 import { callerWith } from '../../proxy/enforce.js';
 import { authInfoFor, createSessionServer } from '../../proxy/mcp-server.js';
-import { SessionTable, type SessionOwner } from '../../proxy/sessions.js';
+import { SessionTable, type SessionOwner, type SessionRefusal } from '../../proxy/sessions.js';
 import { NOT_JSON, discardBody, readJson, sendJson, sendRpcError } from '../body.js';
 import type { RouteFamily } from '../context.js';
 import type { Route } from '../router.js';
@@ -83,24 +83,31 @@ export const mcpRoutes: RouteFamily = ({ rt, options, onClose }) => {
       discardBody(req);
       return;
     }
-    const reservation = sessions.reserve(owner);
-    if ('limit' in reservation) {
-      refused(`session_limit_${reservation.limit}`);
-      sendRpcError(res, reservation.status, SERVER_ERROR, reservation.message, { 'retry-after': '30' });
+    const full = (refusal: SessionRefusal) => {
+      refused(`session_limit_${refusal.limit}`);
+      sendRpcError(res, refusal.status, SERVER_ERROR, refusal.message, { 'retry-after': '30' });
+    };
+    // Refused early when full, so a full server reads no bodies; the place itself is held
+    // only once the body is in, so a client sending slowly holds none.
+    const early = sessions.refusal(owner);
+    if (early !== undefined) {
+      full(early);
       discardBody(req);
       return;
     }
+    const parsed = await readJson(req, options.maxBodyBytes);
+    if (parsed === NOT_JSON) {
+      sendRpcError(res, 400, PARSE_ERROR, 'Parse error: body is not JSON');
+      return;
+    }
+    if (!isInitialize(parsed)) {
+      // Nothing but initialize opens a session: answered without building an SDK server.
+      sendRpcError(res, 400, SERVER_ERROR, 'Bad Request: Mcp-Session-Id header is required; a session starts with an initialize request');
+      return;
+    }
+    const reservation = sessions.reserve(owner);
+    if ('limit' in reservation) return full(reservation);
     try {
-      const parsed = await readJson(req, options.maxBodyBytes);
-      if (parsed === NOT_JSON) {
-        sendRpcError(res, 400, PARSE_ERROR, 'Parse error: body is not JSON');
-        return;
-      }
-      if (!isInitialize(parsed)) {
-        // Nothing but initialize opens a session: answered without building an SDK server.
-        sendRpcError(res, 400, SERVER_ERROR, 'Bad Request: Mcp-Session-Id header is required; a session starts with an initialize request');
-        return;
-      }
       const server = createSessionServer({ enforcer: rt.enforcer, upstreams: rt.upstreams, policy: rt.policy });
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
