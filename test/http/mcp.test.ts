@@ -102,6 +102,7 @@ describe('sessions belong to the agent that opened them', () => {
     for (let i = 0; i < rounds; i++) {
       const [alice, bob, bobOnAlice, aliceOnBob] = fired.slice(i * 4, i * 4 + 4) as [typeof fired[0], typeof fired[0], typeof fired[0], typeof fired[0]];
       expect(alice.status, alice.text).toBe(200);
+      expect(alice.headers['content-type']).toBe('text/event-stream'); // a batch goes through the SDK: SSE by default
       expect(alice.messages.map((m) => (m as { id: number }).id).sort()).toEqual([1, 2, 3]);
       expect(names(alice.messages)).toEqual(['Ada Lovelace', 'Ada Lovelace']);
       expect(bob.status, bob.text).toBe(200);
@@ -133,6 +134,7 @@ describe('sessions belong to the agent that opened them', () => {
     expect((await rawHead(served.base, { key: ALICE, session: aliceSession })).status).toBe(200);
     const mine = await raw(served.base, { key: ALICE, session: aliceSession, body: callQuery(8, ALICE_SQL) });
     expect(mine.status).toBe(200);
+    expect(mine.headers['content-type']).toBe('application/json'); // a lone tools/call: the fast path's plain JSON
     expect(names(mine.messages)).toEqual(['Ada Lovelace']);
     // Only the owner ends it.
     expect((await raw(served.base, { key: ALICE, session: aliceSession, method: 'DELETE' })).status).toBe(200);
@@ -193,17 +195,19 @@ describe('sessions belong to the agent that opened them', () => {
 });
 
 describe('without agents (pure capability mode)', () => {
-  it('sessions are anonymous: whoever holds the session id may use it', async () => {
+  it('sessions are anonymous: whoever holds the session id may use it (and --json-response answers batches as JSON)', async () => {
     const capDir = tempDir('capframe-http-mcp-open-');
     try {
       const policy = join(capDir, 'policy.yaml');
       writeFileSync(policy, 'capframe:\n  version: "0.2"\n  default_policy: deny\n  rules: []\n');
-      const open = await startServe(policy);
+      const open = await startServe(policy, { args: ['--json-response'] });
       const session = await openSession(open.base);
       // Any Authorization header is beside the point here: the token authorizes each call.
-      const other = await raw(open.base, { key: 'cfk_whatever', session, body: { jsonrpc: '2.0', id: 1, method: 'tools/list' } });
+      const other = await raw(open.base, { key: 'cfk_whatever', session, body: [{ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { jsonrpc: '2.0', id: 2, method: 'tools/list' }] });
       expect(other.status).toBe(200);
-      expect((other.messages[0] as { result: { tools: { name: string }[] } }).result.tools.map((t) => t.name)).toEqual(['capframe.request_token']);
+      expect(other.headers['content-type']).toBe('application/json');
+      const [answers] = other.messages as { result: { tools: { name: string }[] } }[][];
+      expect(answers!.map((a) => a.result.tools.map((t) => t.name))).toEqual([['capframe.request_token'], ['capframe.request_token']]);
       expect((await open.stop()).code).toBe(0);
     } finally {
       rmSync(capDir, { recursive: true, force: true });
