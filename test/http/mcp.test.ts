@@ -30,8 +30,11 @@ const INTRUDER_SQL = sql(3); // only ever sent on someone else's session: must n
 const NOT_FOUND = { jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null };
 
 const callQuery = (id: number, args: { sql: string }) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'database.query', arguments: args } });
-/** A batch whose JSON-RPC ids both agents use at the same time. */
-const batch = (args: { sql: string }) => [callQuery(1, args), { jsonrpc: '2.0', id: 2, method: 'tools/list' }, callQuery(3, args)];
+/**
+ * A batch with ids from+1..from+3. The agents reuse each other's ids at the same time; an
+ * agent never reuses its own in-flight ids on one session (JSON-RPC forbids that).
+ */
+const batch = (args: { sql: string }, from = 0) => [callQuery(from + 1, args), { jsonrpc: '2.0', id: from + 2, method: 'tools/list' }, callQuery(from + 3, args)];
 
 let dir: string;
 let calls: string;
@@ -77,8 +80,8 @@ async function sdkClient(key: string | undefined, sessionId?: string): Promise<{
 
 function names(messages: unknown[]): string[] {
   // Each tools/call answer is [{"name": …}] as text; tools/list answers are skipped.
-  return (messages as { id: number; result?: CallToolResult }[])
-    .filter((m) => m.id !== 2)
+  return (messages as { id: number; result?: CallToolResult & { tools?: unknown } }[])
+    .filter((m) => m.result?.tools === undefined)
     .map((m) => (JSON.parse(textOf(m.result)) as { name: string }[])[0]!.name);
 }
 
@@ -91,21 +94,23 @@ describe('sessions belong to the agent that opened them', () => {
     const rounds = 8;
     const fired = await Promise.all(
       Array.from({ length: rounds }, (_, i) => [
-        raw(served.base, { key: ALICE, session: aliceSession, body: batch(ALICE_SQL) }),
-        raw(served.base, { key: BOB, session: bobSession, body: batch(BOB_SQL) }),
-        // Bob with Alice's session id, same ids, single (fast path) and batch (SDK path).
-        raw(served.base, { key: BOB, session: aliceSession, body: i % 2 === 0 ? batch(INTRUDER_SQL) : callQuery(1, INTRUDER_SQL) }),
+        raw(served.base, { key: ALICE, session: aliceSession, body: batch(ALICE_SQL, 10 * i) }),
+        raw(served.base, { key: BOB, session: bobSession, body: batch(BOB_SQL, 10 * i) }),
+        // Bob on Alice's session with the very ids she has in flight, batch (SDK path) and
+        // single (fast path) — on an unbound session the transport would route answers by id.
+        raw(served.base, { key: BOB, session: aliceSession, body: i % 2 === 0 ? batch(INTRUDER_SQL, 10 * i) : callQuery(10 * i + 1, INTRUDER_SQL) }),
         // And Alice on Bob's.
-        raw(served.base, { key: ALICE, session: bobSession, body: callQuery(3, INTRUDER_SQL) }),
+        raw(served.base, { key: ALICE, session: bobSession, body: callQuery(10 * i + 3, INTRUDER_SQL) }),
       ]).flat(),
     );
     for (let i = 0; i < rounds; i++) {
       const [alice, bob, bobOnAlice, aliceOnBob] = fired.slice(i * 4, i * 4 + 4) as [typeof fired[0], typeof fired[0], typeof fired[0], typeof fired[0]];
       expect(alice.status, alice.text).toBe(200);
       expect(alice.headers['content-type']).toBe('text/event-stream'); // a batch goes through the SDK: SSE by default
-      expect(alice.messages.map((m) => (m as { id: number }).id).sort()).toEqual([1, 2, 3]);
+      expect(alice.messages.map((m) => (m as { id: number }).id).sort((a, b) => a - b)).toEqual([10 * i + 1, 10 * i + 2, 10 * i + 3]);
       expect(names(alice.messages)).toEqual(['Ada Lovelace', 'Ada Lovelace']);
       expect(bob.status, bob.text).toBe(200);
+      expect(bob.messages.map((m) => (m as { id: number }).id).sort((a, b) => a - b)).toEqual([10 * i + 1, 10 * i + 2, 10 * i + 3]);
       expect(names(bob.messages)).toEqual(['Grace Hopper', 'Grace Hopper']);
       for (const intruder of [bobOnAlice, aliceOnBob]) {
         expect(intruder.status).toBe(404);
