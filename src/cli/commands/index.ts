@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { registerAgents } from './agents.js';
 import { registerAudit } from './audit.js';
+import { registerBuildNative } from './build-native.js';
 import { registerDemo } from './demo.js';
 import { registerDiscover } from './discover.js';
 import { registerDoctor } from './doctor.js';
@@ -31,6 +32,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerAgents(program, setExit);
   registerDemo(program, setExit);
   registerDoctor(program, setExit);
+  registerBuildNative(program, setExit);
   registerAudit(program, setExit);
   registerDiscover(program, setExit);
 }
