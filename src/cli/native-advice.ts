@@ -45,18 +45,16 @@ export function nativeAdvice({ status, kind, hasCargo, info }: AdviceContext): s
     return `${brokenLocal}${hasCargo ? `build the addon: ${build}` : `install Rust (${RUSTUP}), then build the addon: ${build}`}`;
   }
 
-  const wanted = `${packageName}@${info.version}`;
-  const installed = misses.find((miss) => miss.source === 'package' && miss.present);
-  let prebuilt: string;
-  if (installed !== undefined) {
-    prebuilt = `${installed.where} is installed but did not load (${installed.reason}): reinstall it with \`npm install ${wanted}\``;
-  } else if (info.platformPackages.includes(packageName)) {
-    prebuilt = `install the prebuilt addon, an optional dependency that npm skipped (--omit=optional, or it could not be fetched): \`npm install ${wanted}\``;
-  } else {
-    prebuilt = `no prebuilt addon is published for ${target}`;
-  }
   const fromSource = hasCargo
     ? 'build it from source: `npx capframe build-native`'
     : `with Rust installed (${RUSTUP}), build it from source: \`npx capframe build-native\``;
-  return `${brokenLocal}${prebuilt}; or ${fromSource}`;
+  const wanted = `${packageName}@${info.version}`;
+  const installed = misses.find((miss) => miss.source === 'package' && miss.present);
+  if (installed !== undefined) {
+    return `${brokenLocal}${installed.where} is installed but did not load (${installed.reason}): reinstall it with \`npm install ${wanted}\`; or ${fromSource}`;
+  }
+  if (info.platformPackages.includes(packageName)) {
+    return `${brokenLocal}install the prebuilt addon, an optional dependency that npm skipped (--omit=optional, or it could not be fetched): \`npm install ${wanted}\`; or ${fromSource}`;
+  }
+  return `${brokenLocal}capframe ${info.version} has no prebuilt addon for ${target}; ${fromSource}`;
 }
