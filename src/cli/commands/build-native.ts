@@ -5,10 +5,10 @@
  * package; never run implicitly (an install must not need cargo, nor download crates).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import type { Command } from 'commander';
 
@@ -28,7 +28,10 @@ function cdylibName(platform: NodeJS.Platform): string {
 /** The napi-rs CLI's entry, when it can be resolved from the package (a checkout has it as a dev dependency). */
 function napiCli(): string | undefined {
   try {
-    return createRequire(join(PACKAGE_ROOT, 'package.json')).resolve('@napi-rs/cli/dist/cli.js');
+    // Only package.json is exported; the entry is its `napi` bin.
+    const manifest = createRequire(join(PACKAGE_ROOT, 'package.json')).resolve('@napi-rs/cli/package.json');
+    const { bin } = JSON.parse(readFileSync(manifest, 'utf8')) as { bin?: { napi?: string } };
+    return bin?.napi === undefined ? undefined : join(dirname(manifest), bin.napi);
   } catch {
     return undefined;
   }
