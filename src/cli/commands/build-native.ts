@@ -125,7 +125,10 @@ export function buildNative(opts: { force?: boolean }): number {
     return EXIT_OK;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    const hint = e.code === 'EACCES' || e.code === 'EPERM' ? ' — run it as the user that installed capframe (e.g. with sudo for a global install)' : '';
+    const hint =
+      e.code === 'EACCES' ? ' — run it as the user that installed capframe (e.g. with sudo for a global install)'
+      : e.code === 'EPERM' || e.code === 'EBUSY' ? ' — the addon may be in use by a running capframe (stop it and try again), or not writable by you'
+      : '';
     err(`capframe: ${e.message}${hint}`);
     return EXIT_ERROR;
   } finally {
