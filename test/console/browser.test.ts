@@ -82,7 +82,7 @@ describe('operator console in headless Chromium', () => {
     await page.waitForURL(`${server.origin}/console/`);
     await page.locator('[data-status="live"]').waitFor();
     // The session cookie is out of the page's reach.
-    expect(await page.evaluate(() => document.cookie)).toBe('');
+    expect(await page.evaluate('document.cookie')).toBe('');
     const cookies = await page.context().cookies();
     expect(cookies).toEqual([expect.objectContaining({ name: 'capframe_console', path: '/console', httpOnly: true, sameSite: 'Strict' })]);
 
