@@ -149,6 +149,9 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
   rt.log.info('listening', { url });
   if (opts.console === true) rt.log.info('operator console', { url: url.replace(/\/mcp$/, '/console/') });
   if (!isLoopbackAddress(address.address)) {
+    if (opts.console === true) {
+      rt.log.warn('operator console beyond loopback: serve it behind TLS; its session cookie is Secure, so browsers will not sign in over plain HTTP', { address: address.address });
+    }
     const policy = rt.policy();
     const origins = allowedOrigins.length + policy.allowedOrigins.length;
     const hosts = allowedHosts.length + policy.allowedHosts.length;

@@ -365,3 +365,20 @@ describe('console sign-in limits, Secure cookies and audit.log_args', () => {
     expect(right.headers['set-cookie']).toBeUndefined();
   });
 });
+
+describe('shutdown with the console open', () => {
+  it('SIGTERM with a signed-in decision stream open still drains and exits 0, ending the stream', async () => {
+    const env = consolePolicyEnv();
+    const server = await startConsole(env);
+    try {
+      const admin = await signIn(server.origin);
+      const stream = await openStream(server.origin, admin.cookie);
+      expect(stream.status).toBe(200);
+      expect(await server.stop()).toBe(0);
+      await stream.ended;
+    } finally {
+      await server.stop();
+      env.remove();
+    }
+  });
+});
