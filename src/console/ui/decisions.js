@@ -1,5 +1,6 @@
 // Live decisions: the server-sent event stream of the audit log, filtered on the server
 // by agent, tool (exact, or a prefix ending in *) and code.
+import { loadSession } from './api.js';
 import { html, useEffect, useRef, useState } from './html.js';
 import { Badge, RevokeButton, formatLatency } from './widgets.js';
 
@@ -38,7 +39,12 @@ export function Decisions({ logArgs }) {
     setStatus('connecting');
     const source = new EventSource(`/console/api/decisions/stream?${params}`);
     source.onopen = () => setStatus('live');
-    source.onerror = () => setStatus(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
+    source.onerror = () => {
+      if (source.readyState !== EventSource.CLOSED) return setStatus('reconnecting');
+      setStatus('closed');
+      // Refused for good (401 when the session ended, 429 with too many tabs): a signed-out page goes to the login form.
+      loadSession().catch(() => undefined);
+    };
     source.addEventListener('decision', (event) => {
       const d = JSON.parse(event.data);
       // A reconnect replays recent history: each line once.
