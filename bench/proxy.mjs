@@ -77,7 +77,9 @@ export async function runProxyBench() {
   // PROXY_PROF=<dir> writes a V8 CPU profile of the proxy there.
   const profile = process.env.PROXY_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROXY_PROF}`] : [];
   const extra = process.env.PROXY_JSON === '1' ? ['--json-response'] : [];
-  const proxy = await start([...profile, join(ROOT, 'bin/capframe.js'), 'serve', '--policy', policy, '--port', '0', ...extra], { CAPFRAME_LOG_LEVEL: 'warn' }, /serving (http:\S+)/);
+  // PROXY_CONSOLE=1 serves the operator console too (nobody signed in): its cost on the call path.
+  if (process.env.PROXY_CONSOLE === '1') extra.push('--console');
+  const proxy = await start([...profile, join(ROOT, 'bin/capframe.js'), 'serve', '--policy', policy, '--port', '0', ...extra], { CAPFRAME_LOG_LEVEL: 'warn', CAPFRAME_ADMIN_KEY: 'bench-admin-key-0123456789' }, /serving (http:\S+)/);
   try {
     const direct = await connect(upstreamUrl);
     const proxied = await connect(proxy.match[1]);

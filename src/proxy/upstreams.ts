@@ -58,6 +58,35 @@ export interface UpstreamPoolOptions {
   maxBackoffMs?: number;
 }
 
+/** One tool a server listed, served or not, as the operator console shows it. */
+export interface CatalogTool {
+  /** The MCP tool name as the server spells it. */
+  name: string;
+  /** As listed; absent for a tool the lock holds back (its definition is not kept). */
+  definition?: Tool;
+  /**
+   * `served`: in tools/list; `withheld`: screened as poisoned and not allowed;
+   * `held`: drifted from the lock or not in it.
+   */
+  status: 'served' | 'withheld' | 'held';
+  /** Why it is withheld or held, or the screening findings a `screen.allow` entry overrides. */
+  reason?: string;
+  /** `locked`: matches its lock entry; `drifted` / `not_in_lock`: held; `no_lock`: nothing is pinned. */
+  pin: 'locked' | 'drifted' | 'not_in_lock' | 'no_lock';
+}
+
+/** One server in {@link UpstreamPool.catalog}. */
+export interface CatalogServer {
+  server: string;
+  up: boolean;
+  restarts: number;
+  /** Why it is down (one line), when it is. */
+  lastError?: string;
+  tools: CatalogTool[];
+  /** Locked tools of this server it no longer lists. */
+  lockedMissing: string[];
+}
+
 export interface ServerHealth {
   up: boolean;
   tools: number;
@@ -168,6 +197,29 @@ export class UpstreamPool {
     } catch (error) {
       throw stdioFailure(error);
     }
+  }
+
+  /**
+   * Every tool each server last listed, served or not, with its pin state: what the
+   * operator console shows. Tools of a server that is down are its last listing.
+   */
+  catalog(): CatalogServer[] {
+    const screen = this.screenSettings();
+    const lock = this.options.lock;
+    return [...this.servers.values()].map((s) => {
+      const tools: CatalogTool[] = [];
+      for (const [name, definition] of s.tools) {
+        const flagged = s.flagged.get(name);
+        const withheld = flagged !== undefined && isWithheld(screen, `${s.name}.${name}`);
+        tools.push({ name, definition, status: withheld ? 'withheld' : 'served', ...(flagged !== undefined && { reason: flagged }), pin: lock === undefined ? 'no_lock' : 'locked' });
+      }
+      for (const [name, reason] of s.held) {
+        tools.push({ name, status: 'held', reason, pin: lock !== undefined && Object.hasOwn(lock.tools, `${s.name}.${name}`) ? 'drifted' : 'not_in_lock' });
+      }
+      const listed = new Set([...s.tools.keys(), ...s.held.keys()]);
+      const lockedMissing = s.up && lock !== undefined ? Object.values(lock.tools).filter((e) => e.server === s.name && !listed.has(e.tool)).map((e) => e.tool) : [];
+      return { server: s.name, up: s.up, restarts: s.restarts, ...(s.lastError !== undefined && { lastError: s.lastError }), tools, lockedMissing };
+    });
   }
 
   health(): Record<string, ServerHealth> {
