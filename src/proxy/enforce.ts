@@ -15,6 +15,7 @@ import type { AuditRecord } from '../audit/record.js';
 import type { AuditLog } from '../audit/writer.js';
 import { DECISION_META_KEY, denial, OUTCOME_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
 import { isRecord } from '../lib/is-record.js';
+import { MAX_PASSED_DEPTH, nestedDeeperThan } from '../lib/json-depth.js';
 import { truncate } from '../lib/truncate.js';
 import type { SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
@@ -123,6 +124,8 @@ function resultProblem(result: CallToolResult): string | undefined {
   }
   if (result.isError !== undefined && typeof result.isError !== 'boolean') return '"isError" is not true or false';
   if (result.structuredContent !== undefined && !isRecord(result.structuredContent)) return '"structuredContent" is not an object';
+  // JSON.stringify of the answer would overflow the stack (an HTTP 500, or no answer at all on the SDK path).
+  if (nestedDeeperThan(result, MAX_PASSED_DEPTH)) return `the result is nested deeper than ${MAX_PASSED_DEPTH} levels`;
   return undefined;
 }
 
