@@ -13,7 +13,7 @@ export const tokenRoutes: RouteFamily = ({ rt, options }) => [
         sendJson(res, 400, { error: 'body must be JSON: {tool, capability?, ttl?}' });
         return;
       }
-      const auth = authenticate(rt.policy(), bearerOf(req.headers.authorization));
+      const auth = authenticate(rt.policy(), bearerOf(req.headersDistinct.authorization));
       const issued = rt.enforcer.issueOverHttp({ auth }, args);
       if (issued.ok) sendJson(res, 200, issued.body);
       else if (issued.code === 'agent_unknown') sendJson(res, 401, { allowed: false, code: issued.code, reason: issued.reason }, { 'www-authenticate': 'Bearer realm="capframe"' });
