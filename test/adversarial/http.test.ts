@@ -10,7 +10,7 @@ import { request } from 'node:http';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { expectAnswer, expectDenial, KEYS, metaOf, PROTOCOL, sendTcp, startEdge, type Edge, type Expect, type Send } from './harness.js';
+import { expectAnswer, expectDenial, KEYS, metaOf, poll, PROTOCOL, sendTcp, startEdge, type Edge, type Expect, type Send } from './harness.js';
 
 const MAX_BODY = 64 * 1024;
 let edge: Edge;
@@ -317,6 +317,32 @@ describe('body framing and size', () => {
     } finally {
       for (const req of stalled) req.destroy();
     }
+  });
+});
+
+describe('POST /v1/tokens without an agent key costs nothing that grows', () => {
+  const post = (headers: Record<string, string | string[]>, body: string) =>
+    edge.send({ path: '/v1/tokens', session: undefined, headers: { 'content-type': 'application/json', ...headers }, body });
+
+  it('no key, an unknown key, two keys, or a 2 MiB body: 401 before the body is read, and no audit line', async () => {
+    const before = edge.audit().length;
+    const answers = [
+      await post({}, JSON.stringify({ tool: 'h.echo' })),
+      await post({ authorization: 'Bearer cfk_unknown' }, JSON.stringify({ tool: 'h.echo' })),
+      await post({ authorization: [`Bearer ${KEYS.alice}`, `Bearer ${KEYS.bob}`] }, JSON.stringify({ tool: 'h.echo' })),
+      await post({}, JSON.stringify({ tool: 'h.echo', pad: 'x'.repeat(2 * 1024 * 1024) })),
+    ];
+    for (const answer of answers) {
+      expect(answer.status).toBe(401);
+      expect(answer.messages[0]).toMatchObject({ allowed: false, code: 'agent_unknown' });
+    }
+    // A call's audit line written after them shows that they wrote none.
+    const issued = await post({ authorization: `Bearer ${KEYS.carol}` }, JSON.stringify({ tool: 'h.echo' }));
+    expect(issued.status).toBe(200);
+    const id = (issued.messages[0] as { id: string }).id;
+    await poll(() => (edge.audit().some((r) => r.token_id === id) ? true : undefined), 'the audit line of the issued token');
+    const issuance = edge.audit().slice(before).filter((r) => r.tool === 'capframe.request_token');
+    expect(issuance.map((r) => [r.agent, r.code])).toEqual([['carol', 'ok']]);
   });
 });
 
