@@ -16,6 +16,7 @@ import type { AuditLog } from '../audit/writer.js';
 import { DECISION_META_KEY, denial, OUTCOME_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
 import { isRecord } from '../lib/is-record.js';
 import { MAX_PASSED_DEPTH, nestedDeeperThan } from '../lib/json-depth.js';
+import { oneLine } from '../lib/one-line.js';
 import { truncate } from '../lib/truncate.js';
 import type { SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
@@ -323,7 +324,8 @@ export class Enforcer {
   /** The answer for a call that did not end with the upstream's result, with its outcome audited. */
   private failed(f: Forward, tool: string, decided: AuditRecord, failure: UpstreamCallError, started: number): CallToolResult {
     const upstream = `upstream "${f.server}"`;
-    const detail = truncate(failure.message, 300);
+    // The upstream's own words (its error message, a schema complaint) quoted on one line of ours.
+    const detail = truncate(oneLine(failure.message), 300);
     const code = failure.code === 'not_sent' ? 'upstream_unavailable' : failure.code;
     let reason: string;
     switch (failure.code) {
