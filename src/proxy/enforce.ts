@@ -134,6 +134,7 @@ function resultProblem(result: CallToolResult): string | undefined {
   return undefined;
 }
 
+/** A text item that starts like a proxy verdict (see PROXY_VERDICT_TEXT). */
 function readsLikeVerdict(item: CallToolResult['content'][number]): item is Extract<CallToolResult['content'][number], { type: 'text' }> {
   return item.type === 'text' && typeof item.text === 'string' && PROXY_VERDICT_TEXT.test(item.text);
 }
@@ -389,7 +390,7 @@ export class Enforcer {
       return fail('malformed_token', `${REQUEST_TOKEN_TOOL} needs {tool: string, capability?: string, ttl?: seconds}`, agent ?? null);
     }
     if (!isValidToolPattern(args.tool)) {
-      // Before minting: such a token could never match a call, and a long name would only fill the ledger.
+      // Before minting: such a token could never match a call; a long name made a ledger line of its size, or an internal_error beyond 8 KiB.
       return fail('malformed_token', `${JSON.stringify(truncate(args.tool, 64))} is not a tool name or pattern (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . - *)`, agent ?? null);
     }
     if (args.holder_key !== undefined) {
