@@ -7,6 +7,7 @@ import { CallToolResultSchema, ErrorCode, McpError, type CallToolResult, type To
 
 import { canonicalJson } from '../audit/canonical-json.js';
 import { compareToLock, type LockFile } from '../discover/lock.js';
+import { MAX_PASSED_DEPTH, nestedDeeperThan } from '../lib/json-depth.js';
 import { connectUpstream, listAllTools, maxResultBytes, upstreamTimeoutMs, type Upstream, type UpstreamConfig } from '../mcp/connect.js';
 import { NotSentError, RefusedAnswer } from '../mcp/stdio-transport.js';
 import { callToolOverHttp } from './http-upstream-call.js';
@@ -33,7 +34,7 @@ interface ServerState {
   held: Map<string, string>;
   /** Served tools the screening found poisoned, with the reason; withheld unless `screen.allow` names them. */
   flagged: Map<string, string>;
-  /** Tools never served because `<server>.<tool>` is not a valid MCP tool name. */
+  /** Tools never served because `<server>.<tool>` is not a valid MCP tool name, or the definition nests too deep to pass on. */
   misnamed: number;
   up: boolean;
   lastError?: string;
@@ -388,6 +389,10 @@ export class UpstreamPool {
         // No agent could call it: the proxy refuses names outside the MCP rules.
         s.misnamed += 1;
         log.warn('tool not served: its name is not a valid MCP tool name', { server: s.name, tool: JSON.stringify(tool.name.slice(0, 200)) });
+      } else if (nestedDeeperThan(tool, MAX_PASSED_DEPTH)) {
+        // Serving it would break tools/list for every agent: JSON.stringify overflows the stack.
+        s.misnamed += 1;
+        log.warn(`tool not served: its definition is nested deeper than ${MAX_PASSED_DEPTH} levels`, { tool: qualified });
       } else if (fields !== undefined) {
         const reason = `definition of ${qualified} changed since it was locked (${fields.join(', ')}); review it and re-run \`capframe discover --lock\``;
         s.held.set(tool.name, reason);

@@ -10,7 +10,7 @@ export const revocationRoutes: RouteFamily = ({ rt, options }) => [
     method: 'POST',
     path: '/v1/revocations',
     handler: async (req, res) => {
-      if (!sameSecret(bearerOf(req.headers.authorization), process.env.CAPFRAME_ADMIN_KEY)) {
+      if (!sameSecret(bearerOf(req.headersDistinct.authorization), process.env.CAPFRAME_ADMIN_KEY)) {
         sendJson(res, 401, { error: 'POST /v1/revocations needs Authorization: Bearer <CAPFRAME_ADMIN_KEY>' }, { 'www-authenticate': 'Bearer realm="capframe-admin"' });
         discardBody(req);
         return;
