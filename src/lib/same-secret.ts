@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
  * right; an empty or missing expected secret never matches anything.
  *
  * @example
- * sameSecret(bearerOf(req.headers.authorization), process.env.CAPFRAME_ADMIN_KEY); // true or false
+ * sameSecret(bearerOf(req.headersDistinct.authorization), process.env.CAPFRAME_ADMIN_KEY); // true or false
  */
 export function sameSecret(presented: string | undefined, expected: string | undefined): boolean {
   if (presented === undefined || expected === undefined || expected === '') return false;
