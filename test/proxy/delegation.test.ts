@@ -90,6 +90,7 @@ describe.each<TransportKind>(['http', 'stdio'])('holder proofs and delegation th
     await expectForwarded(env, () => callMeta(as(planner), REFUND, refund(15), meta), forwardedRefund(15));
     const replayed = await expectDenied(env, () => callMeta(as(planner), REFUND, refund(15), meta), 'replay');
     expect(textOf(replayed)).toContain(root.id);
+    await expect.poll(() => auditLines(env).filter((l) => l.code === 'replay').map((l) => [l.decision, l.agent, l.token_id]), { timeout: 10_000 }).toEqual([['deny', 'planner', root.id]]);
   });
 
   describe('acceptance 1: a stolen bound token', () => {
@@ -97,6 +98,8 @@ describe.each<TransportKind>(['http', 'stdio'])('holder proofs and delegation th
       await expectDenied(env, () => callMeta(as(planner), REFUND, refund(15), { [TOKEN_META_KEY]: root.token }), 'bad_proof');
       await expectDenied(env, () => callMeta(as(mallory), REFUND, refund(15), { [TOKEN_META_KEY]: root.token }), 'bad_proof');
       await expectDenied(env, () => callMeta(as(mallory), REFUND, refund(15), { [TOKEN_META_KEY]: t2.token }), 'bad_proof');
+      // Audited like any denial, under the presented (leaf) token's id.
+      await expect.poll(() => auditLines(env).some((l) => l.code === 'bad_proof' && l.agent === 'mallory' && l.token_id === t2.id), { timeout: 10_000 }).toBe(true);
     });
 
     it('with a proof by another key → bad_proof', async () => {
@@ -241,6 +244,11 @@ describe.each<TransportKind>(['http', 'stdio'])('holder proofs and delegation th
 /** The COSE bytes of a printable token. */
 function bytesOf(token: string): Uint8Array {
   return Buffer.from(token.slice(4), 'base64url');
+}
+
+/** Every decision line of every audit log in this env. */
+function auditLines(env: PolicyEnv): { decision: string; code: string; agent: string | null; token_id: string | null }[] {
+  return auditText(env).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { decision: string; code: string; agent: string | null; token_id: string | null });
 }
 
 /** Every audit log in this env: serve's, and one per `serve --stdio` process. */
