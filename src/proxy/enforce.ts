@@ -410,6 +410,7 @@ export class Enforcer {
       return fail('agent_unknown', 'token issuance needs an authenticated agent, and this policy defines no agents; mint tokens with `capframe mint`');
     }
     const agent = caller.auth.agent;
+    const policy = this.deps.policy();
     if (!isRecord(args) || typeof args.tool !== 'string' || args.tool === '') {
       return fail('malformed_token', `${REQUEST_TOKEN_TOOL} needs {tool: string, capability?: string, ttl?: seconds, holder_key?: public key}`, agent ?? null);
     }
@@ -426,7 +427,7 @@ export class Enforcer {
         return fail('malformed_token', `holder_key is not usable: ${(error as Error).message}`, agent);
       }
       const hex = Buffer.from(holderKey).toString('hex');
-      if (!this.deps.policy().agents[agent]?.holderKeys.includes(hex)) {
+      if (!policy.agents[agent]?.holderKeys.includes(hex)) {
         return fail('agent_not_allowed', `holder_key ${hex} is not one of agent "${agent}"'s holder_keys; the operator adds it under agents.${agent}.holder_keys`, agent);
       }
     }
@@ -437,7 +438,7 @@ export class Enforcer {
     if (args.capability !== undefined && typeof args.capability !== 'string') {
       return fail('malformed_token', 'capability must be a string', agent ?? null);
     }
-    const minted = this.mintFor(this.deps.policy(), {
+    const minted = this.mintFor(policy, {
       tool: args.tool,
       agent,
       ...(ttl !== undefined && { ttl: ttl as number }),
