@@ -19,6 +19,7 @@ import { MAX_DEPTH_LIMIT } from '../token/chain.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
 import { Enforcer } from './enforce.js';
+import { StateSince, upstreamHealth, type HealthContributor } from './health.js';
 import { createLogger, type Logger } from './log.js';
 import { createCapframeMetrics, type CapframeMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
@@ -45,6 +46,8 @@ export interface Runtime {
   readonly metrics: CapframeMetrics;
   readonly log: Logger;
   readonly backend: string;
+  /** The parts `/healthz` reports on; it answers 503 while one is not ok. */
+  readonly health: readonly HealthContributor[];
   /** Revokes through the store (durable) and the verifier (immediate). */
   revoke(cti: Uint8Array): boolean;
   /** The cti named by a `tok_` id or a printable token, if it names one. */
@@ -107,12 +110,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const lockFile = join(dirname(initial.file), LOCK_FILE_NAME);
   const lock = readLockSync(lockFile);
   if (lock !== undefined) log.info('tool definitions pinned', { lock: lockFile, tools: Object.keys(lock.tools).length });
+  const upstreamSince = new StateSince();
   const upstreams = new UpstreamPool(policy().servers, {
     cwd: dirname(initial.file),
     defaultTimeoutMs: options.defaultTimeoutMs ?? 30_000,
     ...(lock !== undefined && { lock }),
     log,
-    onChange: (server, up) => metrics.upstreamUp.labels(server).set(up ? 1 : 0),
+    onChange: (server, up) => {
+      metrics.upstreamUp.labels(server).set(up ? 1 : 0);
+      upstreamSince.mark(server, up);
+    },
     screen: () => policy().screen,
   });
   metrics.registry.onCollect(() => {
@@ -144,6 +151,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     metrics,
     log,
     backend: status.name,
+    health: [upstreamHealth(upstreams, upstreamSince)],
     revoke(cti) {
       const added = store.revoke(cti);
       verifier.revoke(cti);
