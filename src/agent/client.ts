@@ -13,7 +13,7 @@ import type { SigningKey } from '../keys/keys.js';
 import { isRecord } from '../lib/is-record.js';
 import { DECISION_META_KEY, PROOF_META_KEY, REQUEST_TOKEN_TOOL, TOKEN_META_KEY } from '../mcp/meta.js';
 import { sameBytes } from '../token/chain.js';
-import { tokenId } from '../token/claims.js';
+import { decodeClaims, tokenId } from '../token/claims.js';
 import { delegate as delegateToken } from '../token/delegate.js';
 import type { MintedToken } from '../token/mint.js';
 import { createProof, readBoundToken, toSigningKey } from '../token/proof.js';
@@ -124,7 +124,15 @@ interface CachedToken {
   refreshAt: number;
 }
 
-/** What a denial's `_meta["capframe/decision"]` says, if the result is one. */
+/**
+ * The decision the proxy (or a guard) wrote in a result's `_meta["capframe/decision"]`,
+ * if any: `allowed: false` means the call was not forwarded.
+ *
+ * @example
+ * const result = await agent.callTool({ name: 'payments.refund', arguments });
+ * const decision = decisionOf(result);
+ * if (decision?.allowed === false) console.warn(`not run: ${decision.code}: ${decision.reason}`);
+ */
 export function decisionOf(result: unknown): { allowed: boolean; code: DecisionCode; reason: string } | undefined {
   const decision = isRecord(result) && isRecord(result._meta) ? result._meta[DECISION_META_KEY] : undefined;
   if (!isRecord(decision) || typeof decision.allowed !== 'boolean' || typeof decision.code !== 'string') return undefined;
@@ -180,20 +188,27 @@ export function capframeClient<C extends ToolCaller>(client: C, options: Capfram
   const clock = options.clock ?? Date.now;
   const cache = new Map<string, Promise<CachedToken>>();
 
-  /** A new token for `tool` bound to our key, or the proxy's denial (a tool result). */
-  async function request(tool: string, lifetime: number | undefined): Promise<{ token: string; expiresAt: number } | { denied: unknown }> {
-    const asked = clock();
+  /**
+   * A new token for `tool` bound to our key, or the proxy's denial (a tool result).
+   * `lifetimeMs` is the token's own (exp − iat), so a clock that differs from the
+   * proxy's does not shift when the token is renewed.
+   */
+  async function request(tool: string, lifetime: number | undefined): Promise<{ token: string; lifetimeMs: number } | { denied: unknown }> {
     const result = await client.callTool({
       name: REQUEST_TOKEN_TOOL,
       arguments: { tool, holder_key: publicKey, ...(lifetime !== undefined && { ttl: lifetime }) },
     });
     const issued = isRecord(result) && result.isError !== true && isRecord(result.structuredContent) ? result.structuredContent : undefined;
     if (issued === undefined) return { denied: result };
-    const expiresAt = Date.parse(String(issued.expires_at));
-    if (typeof issued.token !== 'string' || !Number.isFinite(expiresAt)) {
-      throw new CapframeError('invalid_argument', `capframeClient: ${REQUEST_TOKEN_TOOL} answered without a token and expires_at; is this client connected to capframe serve?`);
+    if (typeof issued.token !== 'string') {
+      throw new CapframeError('invalid_argument', `capframeClient: ${REQUEST_TOKEN_TOOL} answered without a token; is this client connected to capframe serve?`);
     }
-    return { token: issued.token, expiresAt: Math.max(expiresAt, asked) };
+    const { token } = readBoundToken(issued.token, 'capframeClient');
+    if (!sameBytes(token.holder!, key.publicKey)) {
+      throw new CapframeError('invalid_argument', `capframeClient: ${REQUEST_TOKEN_TOOL} issued a token bound to another holder key, not ${publicKey}`);
+    }
+    const claims = decodeClaims(token.payload);
+    return { token: issued.token, lifetimeMs: Math.max(0, (claims.exp - claims.iat) * 1000) };
   }
 
   /** The cached token for `tool`, or a new one; a denial is not cached. */
@@ -212,8 +227,7 @@ export function capframeClient<C extends ToolCaller>(client: C, options: Capfram
         denied = got.denied;
         throw new Error('denied');
       }
-      const margin = Math.min(REFRESH_MARGIN_MS, (got.expiresAt - asked) / 2);
-      return { token: got.token, refreshAt: got.expiresAt - margin };
+      return { token: got.token, refreshAt: asked + got.lifetimeMs - Math.min(REFRESH_MARGIN_MS, got.lifetimeMs / 2) };
     })();
     // Concurrent calls for the same tool share one request.
     cache.set(tool, pending);

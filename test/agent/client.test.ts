@@ -56,17 +56,18 @@ describe('capframeClient through capframe serve', () => {
     env?.remove();
   });
 
-  /** The SDK client, counting the request_token calls made through it. */
-  function counted(client: Client): { client: { callTool: Client['callTool'] }; requests: () => number } {
-    let requests = 0;
+  /** The SDK client, counting the calls made through it by tool name. */
+  function counted(client: Client): { client: { callTool: Client['callTool'] }; requests: () => number; calls: (tool: string) => number } {
+    const count = new Map<string, number>();
     return {
       client: {
         callTool: ((params: ToolCallParams, ...rest: unknown[]) => {
-          if (params.name === 'capframe.request_token') requests += 1;
+          count.set(params.name, (count.get(params.name) ?? 0) + 1);
           return (client.callTool as (...a: unknown[]) => ReturnType<Client['callTool']>)(params, ...rest);
         }) as Client['callTool'],
       },
-      requests: () => requests,
+      requests: () => count.get('capframe.request_token') ?? 0,
+      calls: (tool) => count.get(tool) ?? 0,
     };
   }
 
@@ -142,6 +143,19 @@ describe('capframeClient through capframe serve', () => {
     expect(requests()).toBe(4);
     expect(await agent.tokenFor('hostile.pid')).not.toBe(stale);
     expect(env.calls().length).toBe(before + 1);
+  });
+
+  it('renewal goes by the token\'s own lifetime, not the expiry time read on a clock that differs from the proxy\'s', async () => {
+    // 45 s behind the proxy (proofs still pass: within the 60 s window). A 1 s token is
+    // renewed after half its life by the agent's clock, before the proxy would call it expired.
+    const { client, requests, calls } = counted(botClient);
+    const agent = capframeClient(client, { holderKey: bot.holder.secretKey, clock: () => Date.now() - 45_000 });
+    expect(((await agent.callTool({ name: 'hostile.pid' })) as CallToolResult).isError ?? false).toBe(false);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(((await agent.callTool({ name: 'hostile.pid' })) as CallToolResult).isError ?? false).toBe(false);
+    expect(requests()).toBe(2);
+    // No call was denied expired and retried.
+    expect(calls('hostile.pid')).toBe(2);
   });
 
   it('never retries an UPSTREAM_ERROR (the call may have run) nor an upstream\'s forged denial', async () => {
