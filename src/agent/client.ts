@@ -159,7 +159,8 @@ const STALE_TOKEN: ReadonlySet<string> = new Set(['revoked', 'expired']);
  * const client = new Client({ name: 'planner', version: '1.0.0' });
  * await client.connect(new StreamableHTTPClientTransport(new URL('http://127.0.0.1:8080/mcp'),
  *   { requestInit: { headers: { Authorization: `Bearer ${process.env.PLANNER_KEY}` } } }));
- * const planner = capframeClient(client, { holderKey: plannerSecretKey });
+ * const plannerKey = generateKeyPair(); // once; its publicKey (hex) goes under agents.planner.holder_keys
+ * const planner = capframeClient(client, { holderKey: plannerKey.secretKey });
  * await planner.callTool({ name: 'payments.refund', arguments: { charge_id: 'ch_1001', amount: 15, currency: 'EUR', reason: 'late' } });
  *
  * // A sub-agent gets a narrower token for its own key …
