@@ -42,7 +42,7 @@ describe('capframeClient through capframe serve', () => {
         { tool: 'hostile.echo', ttl: 60, agents: ['bot', 'helper', 'other'] },
         { tool: 'hostile.fail', ttl: 60, agents: ['bot'] },
         { tool: 'hostile.forge', ttl: 60, agents: ['bot'] },
-        { tool: 'hostile.pid', ttl: 1, agents: ['bot'] },
+        { tool: 'hostile.pid', ttl: 3, agents: ['bot'] },
       ],
     }));
     proxy = await openProxy('http', env, { serveEnv: { CAPFRAME_ADMIN_KEY: 'admin-key-for-tests' } });
@@ -130,13 +130,13 @@ describe('capframeClient through capframe serve', () => {
     await agent.callTool(echo(11));
     expect(requests()).toBe(2);
 
-    // hostile.pid tokens live 1 s. With the client's clock behind, it still thinks its token is fresh.
+    // hostile.pid tokens live 3 s (a whole-second iat makes a 1 s token live anywhere from 0 to 1 s, which raced on a loaded machine). With the client's clock behind, it still thinks its token is fresh.
     offset = 0;
     await agent.callTool({ name: 'hostile.pid' });
     expect(requests()).toBe(3);
     const stale = await agent.tokenFor('hostile.pid');
     offset = -5_000;
-    await new Promise((r) => setTimeout(r, 1_100));
+    await new Promise((r) => setTimeout(r, 3_100));
     const before = env.calls().length;
     const result = (await agent.callTool({ name: 'hostile.pid' })) as CallToolResult;
     expect(result.isError ?? false, textOf(result)).toBe(false);
@@ -146,12 +146,12 @@ describe('capframeClient through capframe serve', () => {
   });
 
   it('renewal goes by the token\'s own lifetime, not the expiry time read on a clock that differs from the proxy\'s', async () => {
-    // 45 s behind the proxy (proofs still pass: within the 60 s window). A 1 s token is
+    // 45 s behind the proxy (proofs still pass: within the 60 s window). A 3 s token is
     // renewed after half its life by the agent's clock, before the proxy would call it expired.
     const { client, requests, calls } = counted(botClient);
     const agent = capframeClient(client, { holderKey: bot.holder.secretKey, clock: () => Date.now() - 45_000 });
     expect(((await agent.callTool({ name: 'hostile.pid' })) as CallToolResult).isError ?? false).toBe(false);
-    await new Promise((r) => setTimeout(r, 1_100));
+    await new Promise((r) => setTimeout(r, 3_100));
     expect(((await agent.callTool({ name: 'hostile.pid' })) as CallToolResult).isError ?? false).toBe(false);
     expect(requests()).toBe(2);
     // No call was denied expired and retried.
