@@ -12,8 +12,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
 import type { AuditRecord } from '../audit/record.js';
-import type { AuditLog } from '../audit/writer.js';
-import { DECISION_META_KEY, denial, OUTCOME_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
+import type { AuditLog, AuditVia } from '../audit/writer.js';
+import { DECISION_META_KEY, denial, OUTCOME_META_KEY, PROOF_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
 import { isRecord } from '../lib/is-record.js';
 import { truncate } from '../lib/truncate.js';
 import type { SigningKey } from '../keys/keys.js';
@@ -91,6 +91,50 @@ export interface AllowedMeta {
   code: 'ok';
   token: string | null;
   rule: number | null;
+}
+
+/**
+ * A question from a decision client (the AuthZEN PDP): may this call be made? Decided by
+ * the same path as a proxied call, audited with `via`, and never forwarded.
+ */
+export interface CallQuestion {
+  /**
+   * Who the decision is for: the subject's agent when the policy defines agents (an
+   * unknown one is `rejected`), else `open` (the token alone authorizes, as in the proxy).
+   */
+  auth: AuthResult;
+  /** The subject named by the question: whom the policy alone decides for when no token is presented. */
+  subject: string;
+  /** `<server>.<tool>`; null only with `refused` (the question named no tool). */
+  tool: string | null;
+  args: unknown;
+  /** The capability token presented with the call; without one the policy alone decides, as `capframe policy test` does. */
+  token?: string;
+  /** The holder proof presented with the token. */
+  proof?: string;
+  /** Written to the audit line: which front end asked. */
+  via: AuditVia;
+  /** Set when the front end could not map the question onto a tool call: denied as given, and audited. */
+  refused?: { code: DecisionCode; reason: string };
+}
+
+/** The answer to a CallQuestion, as audited. */
+export interface CallDecision {
+  allowed: boolean;
+  code: DecisionCode;
+  reason: string;
+  /** The agent the decision was for (audited), or null. */
+  agent: string | null;
+  /** `tok_…` of the presented token, or null. */
+  tokenId: string | null;
+  /** `seq` of the audit line, or null when even the audit log failed (then the answer is a denial). */
+  seq: number | null;
+}
+
+/** How a decision is asked for: a proxied call (forwarded when allowed), or a decision client's question. */
+interface DecideMode {
+  /** Set for a decision client (AuthZEN): no auto-mint, no token → the policy alone for this subject. */
+  subject?: string;
 }
 
 /** What the decision hands to forwarding. */
@@ -182,11 +226,11 @@ export class Enforcer {
               }
             : denial(verdict.code, verdict.reason);
         }
-        const decision = this.decide(caller, tool, args, meta);
+        const decision = await this.decide(caller, tool, args, meta);
         verdict = decision.outcome;
         // Audit before forwarding: a call we cannot record is a call we do not make.
         decided = this.record(verdict, tool, args, started);
-        if (!('forward' in decision)) return denial(verdict.code, verdict.reason);
+        if (!verdict.allowed || decision.forward === undefined) return denial(verdict.allowed ? 'internal_error' : verdict.code, verdict.allowed ? 'internal error; the call was not forwarded' : verdict.reason);
         forward = decision.forward;
       } catch (error) {
         // Whatever failed — deciding or recording the decision — the call is not forwarded.
@@ -206,14 +250,60 @@ export class Enforcer {
     }
   }
 
-  /** Everything before forwarding. Pure decision: no upstream is touched. */
-  private decide(caller: Caller, tool: string, args: unknown, meta: unknown) {
+  /**
+   * Decides one call without forwarding it, for decision clients (the AuthZEN PDP): the
+   * same checks, codes and audit line as a proxied call, with `via` on the line. With no
+   * token the policy alone decides for `question.subject` (no auto-mint). An evaluation
+   * stands for one call: it takes a rate-limit slot like the call would. Never throws;
+   * any failure is an audited `internal_error` denial.
+   *
+   * @example
+   * const d = await enforcer.decideCall({ auth: { kind: 'agent', agent: 'support-bot' }, subject: 'support-bot',
+   *   tool: 'database.query', args: { sql: 'SELECT 1' }, token, via: 'authzen' });
+   * d.allowed; // true → the PEP may make the call
+   */
+  async decideCall(question: CallQuestion): Promise<CallDecision> {
+    const started = process.hrtime.bigint();
+    const { tool, via } = question;
+    const args = question.args ?? {};
+    let verdict: Verdict = { allowed: false, code: 'internal_error', reason: 'internal error', agent: null, tokenId: null };
+    try {
+      if (question.refused !== undefined || tool === null) {
+        const refused = question.refused ?? { code: 'no_rule', reason: 'the question names no tool' };
+        verdict = { allowed: false, code: refused.code, reason: refused.reason, agent: question.subject, tokenId: null };
+      } else if (!isValidToolName(tool)) {
+        verdict = { ...verdict, code: 'no_rule', reason: `${JSON.stringify(truncate(String(tool), 64))} is not a valid MCP tool name (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . -)` };
+      } else {
+        const meta = { [TOKEN_META_KEY]: question.token, [PROOF_META_KEY]: question.proof };
+        verdict = (await this.decide({ auth: question.auth }, tool, args, meta, { subject: question.subject })).outcome;
+      }
+      const line = this.record(verdict, tool, args, started, via);
+      return { ...verdict, seq: line.seq };
+    } catch (error) {
+      this.deps.log.error('decision error', { tool: tool === null ? null : truncate(String(tool), MAX_TOOL_NAME_LENGTH), via, error: (error as Error).message });
+      const denied: Verdict = { ...verdict, allowed: false, code: 'internal_error', reason: 'internal error; the call must not be made' };
+      let seq: number | null = null;
+      try {
+        seq = this.record(denied, tool, args, started, via).seq;
+      } catch {
+        // The audit log itself failed; the denial still stands.
+      }
+      return { ...denied, seq };
+    }
+  }
+
+  /**
+   * Everything before forwarding. Pure decision: no upstream is touched. With
+   * `mode.subject` (a decision client) nothing is auto-minted and a call without a token
+   * is decided by the policy alone for that subject.
+   */
+  private async decide(caller: Caller, tool: string, args: unknown, meta: unknown, mode: DecideMode = {}): Promise<{ outcome: Verdict; forward?: Forward }> {
     const policy = this.deps.policy();
     const deny = (code: DecisionCode, reason: string, agent: string | null = null, tokenId: string | null = null) => ({
       outcome: { allowed: false, code, reason, agent, tokenId } satisfies Verdict,
     });
 
-    if (caller.auth.kind === 'rejected') return deny('agent_unknown', caller.auth.reason);
+    if (caller.auth.kind === 'rejected') return deny('agent_unknown', caller.auth.reason, mode.subject ?? null);
     const agent = caller.auth.kind === 'agent' ? caller.auth.agent : undefined;
     if (!isRecord(args)) return deny('constraint_failed', 'tool arguments must be a JSON object', agent ?? null);
     // The upstream gets JSON.stringify of exactly this object: it must say exactly what was checked.
@@ -222,6 +312,8 @@ export class Enforcer {
 
     let token = isRecord(meta) && typeof meta[TOKEN_META_KEY] === 'string' ? (meta[TOKEN_META_KEY] as string) : caller.headerToken;
     if (token === undefined || token === '') {
+      // A decision client asking without a token: the policy alone, as `capframe policy test` decides.
+      if (mode.subject !== undefined) return this.conclude(policy, tool, args, agent ?? mode.subject, null, undefined, mode);
       const autoMint = agent !== undefined && (policy.agents[agent]?.autoMint ?? policy.autoMint);
       if (!autoMint) return deny('missing_token', `no capability token was presented for ${tool}`, agent ?? null);
       const minted = this.mintFor(policy, { tool, agent, ttl: AUTO_MINT_TTL });
@@ -240,28 +332,48 @@ export class Enforcer {
     if (claims.cnf !== undefined) return deny('bad_proof', 'holder-bound tokens need a holder proof, which this proxy does not verify yet', agent ?? null, tokenId);
 
     const who = agent ?? claims.sub;
+    return this.conclude(policy, tool, args, who, tokenId, { text: token, tool: claims.tool, ...(claims.cap !== undefined && { cap: claims.cap }) }, mode);
+  }
+
+  /**
+   * The policy's verdict on a call whose caller and token (if any) passed, then the
+   * upstream's state and the rate limit. For a decision client the upstream checks apply
+   * only to tools of this proxy's own `servers`: a PEP may guard tools capframe does not proxy.
+   */
+  private conclude(
+    policy: Policy,
+    tool: string,
+    args: Record<string, unknown>,
+    who: string | undefined,
+    tokenId: string | null,
+    token: { text: string; tool: string; cap?: string } | undefined,
+    mode: DecideMode,
+  ): { outcome: Verdict; forward?: Forward } {
+    const deny = (code: DecisionCode, reason: string) => ({ outcome: { allowed: false, code, reason, agent: who ?? null, tokenId } satisfies Verdict });
     const decision = policy.decide({
       ...(who !== undefined && { agent: who }),
       tool,
       args,
-      token: { tool: claims.tool, ...(claims.cap !== undefined && { cap: claims.cap }) },
+      ...(token !== undefined && { token: { tool: token.tool, ...(token.cap !== undefined && { cap: token.cap }) } }),
     });
-    if (!decision.allowed) return deny(decision.code as DecisionCode, decision.reason, who ?? null, tokenId);
+    if (!decision.allowed) return deny(decision.code as DecisionCode, decision.reason);
 
-    const status = this.deps.upstreams.lookup(tool);
-    if (status.state === 'changed') return deny('tool_changed', status.reason, who ?? null, tokenId);
-    if (status.state === 'withheld') return deny('denied_by_rule', status.reason, who ?? null, tokenId);
-    if (status.state === 'unavailable') return deny('upstream_unavailable', status.reason, who ?? null, tokenId);
-    if (status.state === 'unknown') return deny('no_rule', status.reason, who ?? null, tokenId);
+    const proxied = mode.subject === undefined || Object.hasOwn(policy.servers, tool.slice(0, Math.max(0, tool.indexOf('.'))));
+    const status = proxied ? this.deps.upstreams.lookup(tool) : undefined;
+    if (status !== undefined) {
+      if (status.state === 'changed') return deny('tool_changed', status.reason);
+      if (status.state === 'withheld') return deny('denied_by_rule', status.reason);
+      if (status.state === 'unavailable') return deny('upstream_unavailable', status.reason);
+      if (status.state === 'unknown') return deny('no_rule', status.reason);
+    }
 
     const limit = decision.rule?.rateLimit;
     if (limit !== undefined && !this.deps.limiter.take(`${who ?? tokenId}\u0000${decision.rule!.line}`, limit)) {
-      return deny('rate_limited', `more than ${limit.calls} calls in ${limit.per}s under the rule at line ${decision.rule!.line}`, who ?? null, tokenId);
+      return deny('rate_limited', `more than ${limit.calls} calls in ${limit.per}s under the rule at line ${decision.rule!.line}`);
     }
-    return {
-      outcome: { allowed: true, code: 'ok', reason: `allowed by ${decision.rule ? `the rule at line ${decision.rule.line}` : 'default_policy: allow'}`, agent: who ?? null, tokenId } satisfies Verdict,
-      forward: { server: status.server, name: status.name, token, meta: { allowed: true, code: 'ok', token: tokenId, rule: decision.rule?.line ?? null } } satisfies Forward,
-    };
+    const outcome = { allowed: true, code: 'ok', reason: `allowed by ${decision.rule ? `the rule at line ${decision.rule.line}` : 'default_policy: allow'}`, agent: who ?? null, tokenId } satisfies Verdict;
+    if (status === undefined || status.state !== 'ok' || token === undefined) return { outcome };
+    return { outcome, forward: { server: status.server, name: status.name, token: token.text, meta: { allowed: true, code: 'ok', token: tokenId, rule: decision.rule?.line ?? null } } };
   }
 
   /**
@@ -396,7 +508,7 @@ export class Enforcer {
     return result.minted;
   }
 
-  private record(o: Verdict, tool: string, args: unknown, started: bigint): AuditRecord {
+  private record(o: Verdict, tool: string | null, args: unknown, started: bigint, via?: AuditVia): AuditRecord {
     const latencyUs = Number(process.hrtime.bigint() - started) / 1000;
     const { metrics } = this.deps;
     metrics.decisions.labels(o.code, o.allowed ? 'allow' : 'deny').inc();
@@ -410,6 +522,7 @@ export class Enforcer {
       args,
       latencyUs,
       reason: o.reason,
+      ...(via !== undefined && { via }),
     });
   }
 }

@@ -42,6 +42,8 @@ export interface Runtime {
   readonly metrics: CapframeMetrics;
   readonly log: Logger;
   readonly backend: string;
+  /** The issuer keys the verifier trusts, as loaded (published at `/.well-known/capframe-keys`). */
+  readonly trustedKeys: readonly Uint8Array[];
   /** The parts `/healthz` reports on; it answers 503 while one is not ok. */
   readonly health: readonly HealthContributor[];
   /** Revokes through the store (durable) and the verifier (immediate). */
@@ -81,7 +83,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const store = openFileStore(initial.stateDir);
   if (store.ensureIssuerKey()) log.info('created issuer key', { path: store.paths.issuerKey });
   const revoked = store.revokedIds();
-  const verifier = createVerifier({ keys: store.trustedKeys(), revoked });
+  const trustedKeys = Object.freeze(store.trustedKeys());
+  const verifier = createVerifier({ keys: [...trustedKeys], revoked });
   const auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
   mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
   const unlockAudit = lockAuditLog(auditPath);
@@ -141,6 +144,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     metrics,
     log,
     backend: status.name,
+    trustedKeys,
     health: [upstreamHealth(upstreams, upstreamSince)],
     revoke(cti) {
       const added = store.revoke(cti);

@@ -1,18 +1,8 @@
 /** `POST /v1/revocations` (admin key): revokes a token through the running server. */
-import { createHash, timingSafeEqual } from 'node:crypto';
-
 import { tokenId } from '../../token/claims.js';
-import { bearerOf } from '../../proxy/auth.js';
+import { bearerOf, sameSecret } from '../../proxy/auth.js';
 import { NOT_JSON, discardBody, readJson, sendJson } from '../body.js';
 import type { RouteFamily } from '../context.js';
-
-/** Constant-time equality of a presented secret and the expected one (never equal to an empty one). */
-function sameSecret(presented: string | undefined, expected: string | undefined): boolean {
-  if (presented === undefined || expected === undefined || expected === '') return false;
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
 
 export const revocationRoutes: RouteFamily = ({ rt, options }) => [
   {
