@@ -369,6 +369,14 @@ export interface CapframeMetrics {
   httpRefused: Counter<'reason'>;
   /** Open MCP sessions. */
   sessionsOpen: Gauge;
+  /** Audit lines an `audit.sinks` receiver took, by sink (`<type> <scheme>://<host>`). */
+  auditSinkDelivered: Counter<'sink'>;
+  /** Failed deliveries to a sink (each retried; the lines wait in the audit log). */
+  auditSinkFailures: Counter<'sink'>;
+  /** Audit lines a sink skipped because they are not valid records. */
+  auditSinkSkipped: Counter<'sink'>;
+  /** Audit lines written and not yet delivered to a sink. */
+  auditSinkLag: Gauge<'sink'>;
   render(): string;
 }
 
@@ -428,6 +436,26 @@ export function createCapframeMetrics(): CapframeMetrics {
     sessionsOpen: registry.gauge({
       name: 'capframe_sessions_open',
       help: 'Open MCP sessions.',
+    }),
+    auditSinkDelivered: registry.counter({
+      name: 'capframe_audit_sink_delivered_total',
+      help: 'Audit lines delivered to an audit sink, by sink.',
+      labelNames: ['sink'],
+    }),
+    auditSinkFailures: registry.counter({
+      name: 'capframe_audit_sink_failures_total',
+      help: 'Failed deliveries to an audit sink, by sink; each is retried, the lines wait in the audit log.',
+      labelNames: ['sink'],
+    }),
+    auditSinkSkipped: registry.counter({
+      name: 'capframe_audit_sink_skipped_total',
+      help: 'Audit lines an audit sink skipped because they are not valid audit records, by sink.',
+      labelNames: ['sink'],
+    }),
+    auditSinkLag: registry.gauge({
+      name: 'capframe_audit_sink_lag_lines',
+      help: 'Audit lines written and not yet delivered to an audit sink, by sink.',
+      labelNames: ['sink'],
     }),
     render: () => registry.render(),
   };

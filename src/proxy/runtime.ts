@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { lockAuditLog } from '../audit/owner-lock.js';
+import { startAuditSink, type AuditSink } from '../audit/sinks/index.js';
 import { openAuditLog } from '../audit/writer.js';
 import { backendStatus } from '../backend/select.js';
 import { CapframeError } from '../errors.js';
@@ -96,6 +97,23 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw error;
   }
   const metrics = createCapframeMetrics();
+  // Sinks follow the audit file (the source of truth); the call path never waits for them.
+  const sinks: AuditSink[] = initial.audit.sinks.map((config) =>
+    startAuditSink(config, {
+      auditPath,
+      cursorDir: join(initial.stateDir, 'sinks'),
+      events: {
+        log: (level, msg, fields) => log[level](msg, fields),
+        delivered: (sink, n) => metrics.auditSinkDelivered.labels(sink).inc(n),
+        failed: (sink) => metrics.auditSinkFailures.labels(sink).inc(),
+        skipped: (sink, n) => metrics.auditSinkSkipped.labels(sink).inc(n),
+      },
+    }),
+  );
+  if (sinks.length > 0) log.info('audit sinks started', { sinks: sinks.map((s) => s.name) });
+  metrics.registry.onCollect(() => {
+    for (const sink of sinks) metrics.auditSinkLag.labels(sink.name).set(Math.max(0, audit.lastSeq - sink.deliveredSeq));
+  });
   const limiter = new RateLimiter();
   const sweep = setInterval(() => limiter.sweep(3600), 60_000);
   sweep.unref();
@@ -173,6 +191,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       revocations.close();
       clearInterval(sweep);
       await audit.close();
+      // After the last line is on disk: each sink gets a moment to send it; what is left goes out after the next start.
+      await Promise.all(sinks.map((sink) => sink.stop(2000)));
       unlockAudit();
       await upstreams.close();
       log.info('capframe runtime stopped');
