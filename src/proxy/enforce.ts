@@ -23,6 +23,7 @@ import type { MintedToken } from '../token/mint.js';
 import { mintGranted, type GrantRequest } from '../token/mint-granted.js';
 import type { DecisionCode } from '../verify/decision.js';
 import type { Verifier } from '../verify/verifier.js';
+import { validTraceparent, type CallSpan, type CallTracing } from '../telemetry/tracing.js';
 import type { AuthResult } from './auth.js';
 import type { Logger } from './log.js';
 import type { CapframeMetrics } from './metrics.js';
@@ -48,13 +49,18 @@ export interface Caller {
   auth: AuthResult;
   /** A token from the `Capframe-Token` header, if the transport has headers. */
   headerToken?: string;
+  /** The W3C `traceparent` header of the request, if any (`params._meta.traceparent` wins). */
+  traceparent?: string;
 }
 
 /** The caller of a request with these headers (HTTP only has them): its auth and any Capframe-Token header. */
 export function callerWith(auth: AuthResult, headers?: Record<string, string | string[] | undefined>): Caller {
   const header = headers?.['capframe-token'];
   const headerToken = Array.isArray(header) ? header[0] : header;
-  return headerToken === undefined ? { auth } : { auth, headerToken };
+  const traceparent = validTraceparent(headers?.traceparent);
+  const caller: Caller = headerToken === undefined ? { auth } : { auth, headerToken };
+  if (traceparent !== undefined) caller.traceparent = traceparent;
+  return caller;
 }
 
 export interface EnforcerDeps {
@@ -67,6 +73,8 @@ export interface EnforcerDeps {
   metrics: CapframeMetrics;
   limiter: RateLimiter;
   log: Logger;
+  /** A span per tools/call when an OTLP endpoint is configured; undefined costs nothing. */
+  tracing?: CallTracing;
 }
 
 export interface IssuedToken {
@@ -143,6 +151,8 @@ interface Forward {
   name: string;
   token: string;
   meta: AllowedMeta;
+  /** W3C trace context for the upstream: the call's span, or the caller's own when tracing is off. */
+  traceparent?: string;
 }
 
 /**
@@ -200,6 +210,30 @@ export class Enforcer {
 
   /** Decides one `tools/call` and, when allowed, forwards it. Never throws. */
   async callTool(caller: Caller, tool: string, rawArgs: unknown, meta: unknown): Promise<CallToolResult> {
+    const parent = (isRecord(meta) ? validTraceparent(meta.traceparent) : undefined) ?? caller.traceparent;
+    const tracing = this.deps.tracing;
+    if (tracing === undefined) return this.enforceCall(caller, tool, rawArgs, meta, parent, undefined);
+    let span: CallSpan | undefined;
+    try {
+      span = tracing.start(String(tool), parent);
+    } catch (error) {
+      this.deps.log.warn('tracing failed to start a span', { error: (error as Error).message });
+    }
+    const result = await this.enforceCall(caller, tool, rawArgs, meta, span?.traceparent ?? parent, span);
+    try {
+      const decision = result._meta?.[DECISION_META_KEY] as { allowed?: boolean; token?: unknown } | undefined;
+      const outcome = result._meta?.[OUTCOME_META_KEY] as { code?: string } | undefined;
+      // An allowed call with a token was forwarded (capframe.request_token is answered here).
+      const forwarded = decision?.allowed === true && decision.token !== null;
+      span?.end(forwarded ? { code: outcome?.code ?? 'ok', server: String(tool).slice(0, String(tool).indexOf('.')) } : { code: 'not_forwarded' });
+    } catch (error) {
+      this.deps.log.warn('tracing failed to end a span', { error: (error as Error).message });
+    }
+    return result;
+  }
+
+  /** callTool's work; `traceparent` goes upstream, `span` hears the decision. */
+  private async enforceCall(caller: Caller, tool: string, rawArgs: unknown, meta: unknown, traceparent: string | undefined, span: CallSpan | undefined): Promise<CallToolResult> {
     this.inFlight += 1;
     try {
       const started = process.hrtime.bigint();
@@ -212,12 +246,14 @@ export class Enforcer {
           // Before any other work: an unauthenticated caller must not make us log or look up arbitrary text.
           verdict = { ...verdict, code: 'no_rule', reason: `${JSON.stringify(truncate(String(tool), 64))} is not a valid MCP tool name (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . -)` };
           this.record(verdict, String(tool), args, started);
+          span?.decided(verdict);
           return denial(verdict.code, verdict.reason);
         }
         if (tool === REQUEST_TOKEN_TOOL) {
           const issued = this.issue(caller, args);
           verdict = issued.outcome;
           this.record(verdict, tool, args, started);
+          span?.decided(verdict);
           return issued.ok
             ? {
                 content: [{ type: 'text', text: JSON.stringify(issued.body) }],
@@ -230,14 +266,16 @@ export class Enforcer {
         verdict = decision.outcome;
         // Audit before forwarding: a call we cannot record is a call we do not make.
         decided = this.record(verdict, tool, args, started);
+        span?.decided(verdict);
         if (!verdict.allowed || decision.forward === undefined) return denial(verdict.allowed ? 'internal_error' : verdict.code, verdict.allowed ? 'internal error; the call was not forwarded' : verdict.reason);
-        forward = decision.forward;
+        forward = traceparent === undefined ? decision.forward : { ...decision.forward, traceparent };
       } catch (error) {
         // Whatever failed — deciding or recording the decision — the call is not forwarded.
         this.deps.log.error('enforcement error', { tool: truncate(String(tool), MAX_TOOL_NAME_LENGTH), error: (error as Error).message });
         const reason = 'internal error; the call was not forwarded';
         try {
           this.record({ ...verdict, allowed: false, code: 'internal_error', reason }, tool, args, started);
+          span?.decided({ ...verdict, allowed: false, code: 'internal_error' });
         } catch {
           // The audit log itself failed; the denial below still stands.
         }
@@ -386,7 +424,9 @@ export class Enforcer {
     let result: CallToolResult;
     try {
       // The upstream receives the token too, so a guarded server can verify it itself.
-      result = await this.deps.upstreams.call(f.server, f.name, args, { [TOKEN_META_KEY]: f.token });
+      const meta: Record<string, unknown> = { [TOKEN_META_KEY]: f.token };
+      if (f.traceparent !== undefined) meta.traceparent = f.traceparent;
+      result = await this.deps.upstreams.call(f.server, f.name, args, meta);
     } catch (error) {
       const failure = error instanceof UpstreamCallError ? error : new UpstreamCallError((error as Error).message, 'upstream_error');
       return this.failed(f, tool, decided, failure, started);

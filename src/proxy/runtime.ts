@@ -17,6 +17,7 @@ import type { Policy } from '../policy/types.js';
 import { openFileStore } from '../store/file-store.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { Enforcer } from './enforce.js';
 import { StateSince, upstreamHealth, type HealthContributor } from './health.js';
 import { createLogger, type Logger } from './log.js';
@@ -140,7 +141,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   log.info('connecting upstreams', { servers: Object.keys(policy().servers) });
   await upstreams.start();
 
-  const enforcer = new Enforcer({ policy, verifier, issuer: store.issuerKey(), store, upstreams, audit, metrics, limiter, log });
+  // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
+  const tracing = await startTracing(log);
+  const enforcer = new Enforcer({ policy, verifier, issuer: store.issuerKey(), store, upstreams, audit, metrics, limiter, log, ...(tracing !== undefined && { tracing }) });
   let revokedCount = revoked.length;
   metrics.revokedTokens.set(revokedCount);
   const revocations = watchRevocations(
@@ -195,6 +198,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       await Promise.all(sinks.map((sink) => sink.stop(2000)));
       unlockAudit();
       await upstreams.close();
+      await tracing?.shutdown().catch((error: unknown) => log.warn('tracing did not flush', { error: (error as Error).message }));
       log.info('capframe runtime stopped');
     },
   };
