@@ -12,6 +12,7 @@
  * onto a tool call is not an error: it is a question Capframe answers with a denial.
  */
 import { isRecord } from '../lib/is-record.js';
+import { isValidToolName } from '../proxy/tool-name.js';
 import type { DecisionCode } from '../verify/decision.js';
 
 export const SUBJECT_TYPE = 'agent';
@@ -117,8 +118,8 @@ export function parseEvaluationsRequest(body: unknown): { single: Evaluation } |
 export function mapEvaluation(e: Evaluation): MappedCall {
   const subject = e.subject.id;
   const args: unknown = e.resource.properties?.arguments ?? {};
-  // Audited under the tool's name whenever the resource names one.
-  const named = e.resource.type === RESOURCE_TYPE ? e.resource.id : null;
+  // Audited under the tool's name whenever the resource names a valid one (never arbitrary text).
+  const named = e.resource.type === RESOURCE_TYPE && isValidToolName(e.resource.id) ? e.resource.id : null;
   const refuse = (code: DecisionCode, reason: string): MappedCall => ({ kind: 'refused', subject, tool: named, args, code, reason });
   if (e.subject.type !== SUBJECT_TYPE) return refuse('agent_unknown', `subject.type is ${JSON.stringify(e.subject.type)}; Capframe decides for subjects of type "${SUBJECT_TYPE}"`);
   if (e.action.name !== ACTION_NAME) return refuse('no_rule', `action.name is ${JSON.stringify(e.action.name)}; Capframe decides "${ACTION_NAME}" only`);
