@@ -148,6 +148,7 @@ describe('POST /access/v1/evaluation', () => {
     expect(r.code, r.stderr).toBe(0);
     const valid = mint({ key: k, tool: 'database.query', capability: 'read-only', agent: 'support-bot', ttl: 60 });
     const tampered = `${valid.token.slice(0, -4)}${valid.token.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
+    const before = auditLines().length;
     const cases: [string, Promise<{ decision: boolean; context: { code: string } }>][] = [
       ['malformed_token', decide('support-bot', 'database.query', { sql: 'SELECT 1' }, { token: 'cf1.not-a-token' })],
       ['bad_signature', decide('support-bot', 'database.query', { sql: 'SELECT 1' }, { token: tampered })],
@@ -164,7 +165,6 @@ describe('POST /access/v1/evaluation', () => {
       ['tool_changed', decide('support-bot', 'pinned.get_charge', { charge_id: 'ch_1' })],
       ['upstream_unavailable', decide('support-bot', 'broken.anything', {})],
     ];
-    const before = auditLines().length;
     for (const [code, answer] of cases) expect((await answer).context.code, code).toBe(code);
     await auditAfter(before, cases.length);
     // Revocation reaches the running server through the watched store.
@@ -197,6 +197,10 @@ describe('POST /access/v1/evaluation', () => {
 
 describe('authentication of the PEP', () => {
   it('refuses (401, nothing decided or audited) no key, an unknown key and the key of an agent without pdp: true; takes the admin key', async () => {
+    // Lines are written in order: once this one is in the file, every earlier one is.
+    const barrier = await post('/access/v1/evaluation', evaluation('support-bot', 'barrier.before', {}));
+    expect(barrier.status).toBe(200);
+    await expect.poll(() => auditLines().some((l) => l.tool === 'barrier.before'), { timeout: 10_000 }).toBe(true);
     const before = auditLines().length;
     for (const auth of [null, 'cfk_unknown', BOT_KEY]) {
       const answer = await post('/access/v1/evaluation', evaluation('support-bot', 'database.query', { sql: 'SELECT 1' }), auth);
@@ -207,10 +211,12 @@ describe('authentication of the PEP', () => {
       const batch = await post('/access/v1/evaluations', { evaluations: [evaluation('support-bot', 'database.query', {})] }, auth);
       expect(batch.status).toBe(401);
     }
-    expect(auditLines()).toHaveLength(before);
     const admin = await post('/access/v1/evaluation', evaluation('support-bot', 'database.query', { sql: 'SELECT 1' }), ADMIN_KEY);
     expect(admin.json).toMatchObject({ decision: true });
-    expect((await auditAfter(before, 1))[0]).toMatchObject({ code: 'ok', via: 'authzen' });
+    // The admin's decision is the only line since the barrier: the refused requests left none.
+    const after = await auditAfter(before, 1);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ tool: 'database.query', code: 'ok', via: 'authzen' });
   });
 });
 
