@@ -34,6 +34,26 @@ try {
 }
 
 try {
+  const { runMetricsBench } = await import('./metrics.mjs');
+  const metrics = await runMetricsBench();
+  printTable('Metrics recording per decision (counter inc + histogram observe)', metrics.rows);
+  console.log(`  prom-client: ${metrics.prom_client_ns_per_call.toFixed(0)} ns per call (limit 2000 ns)`);
+  results.sections.metrics = metrics;
+} catch (error) {
+  console.log(`\n(metrics benchmark unavailable: ${error.message})`);
+}
+
+try {
+  const { runAuthzenBench } = await import('./authzen.mjs');
+  const authzen = await runAuthzenBench();
+  printTable('Remote verification: AuthZEN over HTTP vs local verify()', authzen.rows);
+  console.log(`  remote / local: ${authzen.remote_over_local.toFixed(0)}x`);
+  results.sections.authzen = authzen;
+} catch (error) {
+  console.log(`\n(AuthZEN benchmark failed: ${error.message})`);
+}
+
+try {
   const { runProxyBench } = await import('./proxy.mjs');
   const proxy = await runProxyBench();
   console.log(`\nProxy (database example over Streamable HTTP, ${proxy.calls_per_round} calls per round, concurrency ${proxy.concurrency}, median of 3 rounds)`);

@@ -42,6 +42,11 @@ export interface AuditRecord {
   args_omitted?: number;
   /** Outcome lines only: `seq` of the decision line of the call. */
   of_seq?: number;
+  /**
+   * Decision lines asked for by a front end that does not forward (`authzen`: the
+   * AuthZEN PDP); absent on the proxy's own lines and on logs written before it existed.
+   */
+  via?: string;
   /** Decision latency in whole microseconds; on an outcome line, the time the upstream took. */
   latency_us: number;
   /** Human-readable reason. */
@@ -57,15 +62,19 @@ export const MAX_AUDIT_LINE_BYTES_WRITTEN = 8 * 1024;
 
 const HEAD_KEYS = ['time', 'seq', 'agent', 'tool', 'decision', 'code', 'token_id', 'args_sha256'] as const;
 const TAIL_KEYS = ['latency_us', 'reason', 'prev'] as const;
-const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...HEAD_KEYS, 'args', 'args_omitted', 'of_seq', ...TAIL_KEYS]);
+const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...HEAD_KEYS, 'args', 'args_omitted', 'of_seq', 'via', ...TAIL_KEYS]);
 
-/** The keys a line must have, in the writer's order: which optional key sits in the middle depends on the kind of line. */
+/** The keys a line must have, in the writer's order: which optional keys sit in the middle depends on the kind of line. */
 function expectedKeys(obj: Record<string, unknown>): readonly string[] {
   if (obj.decision === 'outcome') return [...HEAD_KEYS, 'of_seq', ...TAIL_KEYS];
-  if ('args' in obj) return [...HEAD_KEYS, 'args', ...TAIL_KEYS];
-  if ('args_omitted' in obj) return [...HEAD_KEYS, 'args_omitted', ...TAIL_KEYS];
-  return [...HEAD_KEYS, ...TAIL_KEYS];
+  const via = 'via' in obj ? ['via'] : [];
+  if ('args' in obj) return [...HEAD_KEYS, 'args', ...via, ...TAIL_KEYS];
+  if ('args_omitted' in obj) return [...HEAD_KEYS, 'args_omitted', ...via, ...TAIL_KEYS];
+  return [...HEAD_KEYS, ...via, ...TAIL_KEYS];
 }
+
+/** A front end's name on a `via` line: short, lower case. */
+const VIA = /^[a-z][a-z0-9_-]{0,31}$/;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -144,6 +153,7 @@ function fieldProblem(obj: Record<string, unknown>): string | undefined {
       return 'field "of_seq" is not the seq of an earlier line';
     }
   }
+  if ('via' in obj && (typeof obj.via !== 'string' || !VIA.test(obj.via))) return 'field "via" is not a front-end name such as "authzen"';
   if ('args_omitted' in obj) {
     if (!Number.isSafeInteger(obj.args_omitted) || (obj.args_omitted as number) < 0) return 'field "args_omitted" is not a non-negative integer';
     if (obj.args_sha256 === null) return 'field "args_omitted" without an "args_sha256"';

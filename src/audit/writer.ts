@@ -44,7 +44,12 @@ export interface AuditEntry {
   reason: string;
   /** Decision time; default now. */
   time?: Date;
+  /** Which front end asked for a decision that was not a proxied call (decision lines only); omitted for the proxy. */
+  via?: AuditVia;
 }
+
+/** Front ends that ask for decisions without forwarding: `authzen`, the OpenID AuthZEN PDP on `serve`. */
+export type AuditVia = 'authzen';
 
 export interface AuditLogOptions {
   /** Log the raw arguments too (`audit.log_args`); default false, only their hash. */
@@ -240,11 +245,12 @@ class AppendLog implements AuditLog {
     };
     const tail = { latency_us: latency, reason: truncate(reason, MAX_REASON_CHARS), prev: this.prevHash };
     if (entry.decision === 'outcome') return { ...head, of_seq: entry.ofSeq as number, ...tail };
+    const via = entry.via === undefined ? undefined : { via: entry.via };
     if (this.logArgs && canonical !== undefined) {
       // The parsed canonical form is a detached plain copy the caller cannot mutate later.
-      return { ...head, args: JSON.parse(canonical) as unknown, ...tail };
+      return { ...head, args: JSON.parse(canonical) as unknown, ...via, ...tail };
     }
-    return { ...head, ...tail };
+    return { ...head, ...via, ...tail };
   }
 
   /**
@@ -257,8 +263,8 @@ class AppendLog implements AuditLog {
     // bytes: short lines need no byte count.
     if (line.length * 3 <= MAX_AUDIT_LINE_BYTES_WRITTEN || Buffer.byteLength(line) <= MAX_AUDIT_LINE_BYTES_WRITTEN) return { record, line };
     if (!('args' in record)) return { record, line }; // bounded by the field limits
-    const { args, latency_us, reason, prev, ...head } = record;
-    const omitted = { ...head, args_omitted: Buffer.byteLength(JSON.stringify(args)), latency_us, reason, prev };
+    const { args, via, latency_us, reason, prev, ...head } = record;
+    const omitted = { ...head, args_omitted: Buffer.byteLength(JSON.stringify(args)), ...(via !== undefined && { via }), latency_us, reason, prev };
     return { record: omitted, line: JSON.stringify(omitted) };
   }
 

@@ -11,8 +11,10 @@ import { sendJson } from './body.js';
 import type { HttpContext, HttpOptions, RouteFamily } from './context.js';
 import { createOriginGuard, isLoopbackAddress } from './origin.js';
 import { createRouter } from './router.js';
+import { authzenRoutes } from './routes/authzen.js';
 import { consoleRoutes } from './routes/console.js';
 import { healthRoutes } from './routes/health.js';
+import { keyRoutes } from './routes/keys.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { revocationRoutes } from './routes/revocations.js';
@@ -27,6 +29,8 @@ const ROUTE_FAMILIES: readonly RouteFamily[] = [
   tokenRoutes, // POST /v1/tokens
   revocationRoutes, // POST /v1/revocations
   consoleRoutes, // /console, /console/api/*, /console/assets/* (with --console)
+  authzenRoutes, // POST /access/v1/evaluation(s), GET /.well-known/authzen-configuration
+  keyRoutes, // GET /.well-known/capframe-keys
 ];
 
 /**

@@ -13,7 +13,10 @@ import { createEngine } from './decide.js';
 import type { Problem } from './problem.js';
 import { regexCaveats } from './regex-caveats.js';
 import type { PolicyFile, ServerInput } from './schema.js';
-import type { AgentConfig, Policy, Rule, ServerConfig } from './types.js';
+import type { AgentConfig, AuditSinkConfig, Policy, Rule, ServerConfig } from './types.js';
+
+/** Undelivered lines an audit sink keeps in memory unless it sets `queue`. */
+export const DEFAULT_SINK_QUEUE = 10_000;
 
 /** Server names become tool prefixes (`<server>.<tool>`): no dots, no globs. */
 const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
@@ -92,7 +95,7 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
         problems.push({ path: at('agents', name, 'holder_keys', j), message: (error as Error).message });
       }
     });
-    agents[name] = Object.freeze({ keySha256: a.key_sha256.toLowerCase(), autoMint: a.auto_mint ?? policyAutoMint, holderKeys: Object.freeze(holderKeys) });
+    agents[name] = Object.freeze({ keySha256: a.key_sha256.toLowerCase(), autoMint: a.auto_mint ?? policyAutoMint, pdp: a.pdp ?? false, holderKeys: Object.freeze(holderKeys) });
     agentNames?.add(name);
   }
 
@@ -205,7 +208,12 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
   if (defaultPolicy === 'allow') {
     warnings.unshift('WARNING: default_policy is allow: every tool that no rule mentions is ALLOWED for every agent. Use default_policy: deny outside experiments.');
   }
-  const audit: { logArgs: boolean; path?: string } = { logArgs: body.audit?.log_args ?? false };
+  const sinks = (body.audit?.sinks ?? []).map((sink): AuditSinkConfig => {
+    const ca = sink.ca === undefined ? {} : { ca: resolve(ctx.baseDir, sink.ca) };
+    const queue = sink.queue ?? DEFAULT_SINK_QUEUE;
+    return Object.freeze(sink.type === 'syslog' ? { type: 'syslog', url: sink.url, ...ca, queue } : { type: 'http', url: sink.url, ...ca, headers: Object.freeze({ ...sink.headers }), queue });
+  });
+  const audit: Policy['audit'] = { logArgs: body.audit?.log_args ?? false, sinks: Object.freeze(sinks) };
   if (body.audit?.path !== undefined) audit.path = resolve(ctx.baseDir, body.audit.path);
 
   const engine = createEngine({ rules, capabilities: capabilityMap, agentNames, defaultPolicy });

@@ -74,6 +74,8 @@ const agent = strict({
     .regex(/^[0-9a-fA-F]{64}$/, { error: 'expected key_sha256, the hex SHA-256 of the agent API key (64 hex digits)' }),
   auto_mint: z.boolean().optional(),
   /** The agent's holder public keys (hex or base64url): it must hold the last link of a delegated token it presents. */
+  /** May authenticate to the AuthZEN decision API (`/access/v1/*`) as a policy enforcement point. */
+  pdp: z.boolean().optional(),
   holder_keys: z
     .array(z.string({ error: (i) => `expected a public key as a quoted hex or base64url string, got ${describeValue(i.input)}` }))
     .min(1, { error: 'holder_keys must list at least one public key (omit it otherwise)' })
@@ -81,6 +83,39 @@ const agent = strict({
 });
 
 const capability = strict({ when: constraintList.optional() });
+
+/** Longest queue of undelivered lines a sink may hold in memory (the audit file keeps the rest). */
+export const MAX_SINK_QUEUE = 1_000_000;
+
+/** `audit.sinks[]`: where every audit line is streamed as OCSF (the local file stays the source of truth). */
+const auditSink = strict({
+  type: z.enum(['syslog', 'http']),
+  url: nonEmpty('url'),
+  /** PEM file of the CA that signed the receiver's certificate (tls:// and https:// only). */
+  ca: nonEmpty('ca').optional(),
+  headers: stringMap.optional(),
+  queue: z
+    .number()
+    .refine((n) => Number.isSafeInteger(n) && n >= 1 && n <= MAX_SINK_QUEUE, { error: `queue must be a whole number of lines from 1 to ${MAX_SINK_QUEUE} (default 10000)` })
+    .optional(),
+}).superRefine((sink, ctx) => {
+  let url: URL | undefined;
+  try {
+    url = new URL(sink.url);
+  } catch {
+    url = undefined;
+  }
+  const schemes = sink.type === 'syslog' ? ['tcp:', 'tls:'] : ['http:', 'https:'];
+  if (url === undefined || !schemes.includes(url.protocol) || url.hostname === '') {
+    const expected = sink.type === 'syslog' ? 'tcp://host:514 or tls://host:6514' : 'an http:// or https:// URL';
+    ctx.addIssue({ code: 'custom', path: ['url'], message: `expected ${expected}, got ${JSON.stringify(sink.url)}` });
+    return;
+  }
+  if (sink.type === 'syslog' && url.port === '') ctx.addIssue({ code: 'custom', path: ['url'], message: `a syslog url needs a port, e.g. ${url.protocol}//${url.hostname}:${url.protocol === 'tls:' ? 6514 : 514}` });
+  if (sink.type === 'syslog' && (url.pathname.replace(/^\/$/, '') !== '' || url.search !== '')) ctx.addIssue({ code: 'custom', path: ['url'], message: 'a syslog url is only scheme://host:port' });
+  if (sink.ca !== undefined && url.protocol !== 'tls:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', path: ['ca'], message: '"ca" applies to tls:// and https:// sinks' });
+  if (sink.headers !== undefined && sink.type !== 'http') ctx.addIssue({ code: 'custom', path: ['headers'], message: '"headers" applies to http sinks' });
+});
 
 const rule = strict({
   tool: nonEmpty('tool'),
@@ -110,7 +145,7 @@ const body = strict({
   rules: z.array(rule).optional(),
   auto_mint: z.boolean().optional(),
   on_store_failure: z.enum(['deny', 'use_cached']).optional(),
-  audit: strict({ log_args: z.boolean().optional(), path: nonEmpty('audit.path').optional() }).optional(),
+  audit: strict({ log_args: z.boolean().optional(), path: nonEmpty('audit.path').optional(), sinks: z.array(auditSink).optional() }).optional(),
   screen: strict({
     tools: z.boolean().optional(),
     allow: z.array(nonEmpty('a screen.allow entry')).optional(),

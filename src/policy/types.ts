@@ -59,8 +59,18 @@ export type ServerConfig =
 export interface AgentConfig {
   keySha256: string;
   autoMint: boolean;
+  /** `pdp: true`: the agent's key may call the AuthZEN decision API (as a policy enforcement point). */
+  pdp: boolean;
   holderKeys: readonly string[];
 }
+
+/**
+ * One `audit.sinks` entry: every audit line is streamed there as OCSF. `ca` is an
+ * absolute path; `queue` is how many undelivered lines are kept in memory.
+ */
+export type AuditSinkConfig =
+  | { type: 'syslog'; url: string; ca?: string; queue: number }
+  | { type: 'http'; url: string; ca?: string; headers: Readonly<Record<string, string>>; queue: number };
 
 /** One policy rule, in file order. */
 export interface Rule {
@@ -133,7 +143,7 @@ export interface Policy {
   /** Delegations accepted below a root token (`max_delegation_depth`, default 4). */
   maxDelegationDepth: number;
   /** `path` is absolute when given (relative paths resolve against the policy's directory). */
-  audit: { logArgs: boolean; path?: string };
+  audit: { logArgs: boolean; path?: string; sinks: readonly AuditSinkConfig[] };
   /**
    * The `screen:` section: `tools` (default true) withholds upstream tools whose
    * definitions address the model or hide characters; `allow` lists `<server>.<tool>`

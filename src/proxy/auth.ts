@@ -4,6 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
+import { sameSecret } from '../lib/same-secret.js';
 import type { Policy } from '../policy/types.js';
 
 export type AuthResult =
@@ -40,4 +41,27 @@ export function authenticate(policy: Policy, key: string | undefined): AuthResul
     if (expected.length === presented.length && timingSafeEqual(expected, presented) && found === undefined) found = name;
   }
   return found === undefined ? { kind: 'rejected', reason: 'the agent API key is not known to this policy' } : { kind: 'agent', agent: found };
+}
+
+/** Who may ask the AuthZEN decision API: the operator (admin key) or an agent whose policy entry has `pdp: true`. */
+export type PepAuth = { kind: 'admin' } | { kind: 'pep'; agent: string } | { kind: 'rejected'; reason: string };
+
+/**
+ * Authenticates a policy enforcement point: `CAPFRAME_ADMIN_KEY`, or the key of an agent
+ * with `pdp: true`. Without agents in the policy only the admin key works.
+ *
+ * @example
+ * authenticatePep(policy, bearerOf(req.headers.authorization), process.env.CAPFRAME_ADMIN_KEY); // { kind: 'pep', agent: 'gateway' }
+ */
+export function authenticatePep(policy: Policy, key: string | undefined, adminKey: string | undefined): PepAuth {
+  if (key === undefined) return { kind: 'rejected', reason: 'send Authorization: Bearer <key of an agent with pdp: true, or CAPFRAME_ADMIN_KEY>' };
+  // Both checks always run, so timing does not say which kind of key was presented.
+  const admin = sameSecret(key, adminKey);
+  const agent = Object.keys(policy.agents).length > 0 ? authenticate(policy, key) : undefined;
+  if (admin) return { kind: 'admin' };
+  if (agent?.kind === 'agent') {
+    if (policy.agents[agent.agent]?.pdp === true) return { kind: 'pep', agent: agent.agent };
+    return { kind: 'rejected', reason: `agent "${agent.agent}" may not use the decision API; set pdp: true on it in the policy` };
+  }
+  return { kind: 'rejected', reason: 'the key is neither CAPFRAME_ADMIN_KEY nor the key of an agent with pdp: true' };
 }

@@ -12,7 +12,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
 import type { AuditRecord } from '../audit/record.js';
-import type { AuditLog } from '../audit/writer.js';
+import type { AuditLog, AuditVia } from '../audit/writer.js';
 import { DECISION_META_KEY, denial, OUTCOME_META_KEY, PROOF_HEADER, PROOF_META_KEY, REQUEST_TOKEN_TOOL, TOKEN_HEADER, TOKEN_META_KEY } from '../mcp/meta.js';
 import { isRecord } from '../lib/is-record.js';
 import { MAX_PASSED_DEPTH, nestedDeeperThan } from '../lib/json-depth.js';
@@ -27,6 +27,7 @@ import { mintGranted, type GrantRequest } from '../token/mint-granted.js';
 import type { DecisionCode } from '../verify/decision.js';
 import { chainCapability } from '../verify/token-facts.js';
 import type { Verifier } from '../verify/verifier.js';
+import { validTraceparent, type CallSpan, type CallTracing } from '../telemetry/tracing.js';
 import type { AuthResult } from './auth.js';
 import type { Logger } from './log.js';
 import type { CapframeMetrics } from './metrics.js';
@@ -56,6 +57,8 @@ export interface Caller {
   headerToken?: string;
   /** A holder proof from the `Capframe-Proof` header, if the transport has headers. */
   headerProof?: string;
+  /** The W3C `traceparent` header of the request, if any (`params._meta.traceparent` wins). */
+  traceparent?: string;
 }
 
 /** The caller of a request with these headers (HTTP only has them): its auth and any Capframe-Token and Capframe-Proof headers. */
@@ -66,7 +69,8 @@ export function callerWith(auth: AuthResult, headers?: Record<string, string | s
   };
   const headerToken = first(TOKEN_HEADER);
   const headerProof = first(PROOF_HEADER);
-  return { auth, ...(headerToken !== undefined && { headerToken }), ...(headerProof !== undefined && { headerProof }) };
+  const traceparent = validTraceparent(headers?.traceparent);
+  return { auth, ...(headerToken !== undefined && { headerToken }), ...(headerProof !== undefined && { headerProof }), ...(traceparent !== undefined && { traceparent }) };
 }
 
 export interface EnforcerDeps {
@@ -79,6 +83,8 @@ export interface EnforcerDeps {
   metrics: CapframeMetrics;
   limiter: RateLimiter;
   log: Logger;
+  /** A span per tools/call when an OTLP endpoint is configured; undefined costs nothing. */
+  tracing?: CallTracing;
 }
 
 export interface IssuedToken {
@@ -107,6 +113,64 @@ export interface AllowedMeta {
   rule: number | null;
 }
 
+/**
+ * A question from a decision client (the AuthZEN PDP): may this call be made? Decided by
+ * the same path as a proxied call, audited with `via`, and never forwarded.
+ */
+export interface CallQuestion {
+  /**
+   * Who the decision is for: the subject's agent when the policy defines agents (an
+   * unknown one is `rejected`), else `open` (the token alone authorizes, as in the proxy).
+   */
+  auth: AuthResult;
+  /** The subject named by the question: whom the policy alone decides for when no token is presented. */
+  subject: string;
+  /** `<server>.<tool>`; null only with `refused` (the question named no tool). */
+  tool: string | null;
+  args: unknown;
+  /** The capability token presented with the call; without one the policy alone decides, as `capframe policy test` does. */
+  token?: string;
+  /** The holder proof presented with the token. */
+  proof?: string;
+  /** Written to the audit line: which front end asked. */
+  via: AuditVia;
+  /** Set when the front end could not map the question onto a tool call: denied as given, and audited. */
+  refused?: { code: DecisionCode; reason: string };
+}
+
+/** The answer to a CallQuestion, as audited. */
+export interface CallDecision {
+  allowed: boolean;
+  code: DecisionCode;
+  reason: string;
+  /** The agent the decision was for (audited), or null. */
+  agent: string | null;
+  /** `tok_…` of the presented token, or null. */
+  tokenId: string | null;
+  /** `seq` of the audit line, or null when even the audit log failed (then the answer is a denial). */
+  seq: number | null;
+}
+
+/** A verified token as the policy step sees it: what it grants, and the proof nonce still to claim. */
+interface PresentedToken {
+  text: string;
+  tool: string;
+  /** The chain's capability (a delegated token's is its root's). */
+  cap?: string;
+  /** The holder proof it came with, forwarded with it. */
+  proof?: string;
+  /** Claims the proof's nonce (a no-op decision for tokens without one). */
+  claim(): Promise<{ allowed: boolean; code: DecisionCode; reason: string }>;
+  /** Added to the reason of an allowed call: which delegation chain allowed it. */
+  note: string;
+}
+
+/** How a decision is asked for: a proxied call (forwarded when allowed), or a decision client's question. */
+interface DecideMode {
+  /** Set for a decision client (AuthZEN): no auto-mint, no token → the policy alone for this subject. */
+  subject?: string;
+}
+
 /** What the decision hands to forwarding. */
 interface Forward {
   server: string;
@@ -115,6 +179,8 @@ interface Forward {
   /** The holder proof the call carried, passed on so a guarded upstream can check it too. */
   proof?: string;
   meta: AllowedMeta;
+  /** W3C trace context for the upstream: the call's span, or the caller's own when tracing is off. */
+  traceparent?: string;
 }
 
 /**
@@ -196,6 +262,30 @@ export class Enforcer {
 
   /** Decides one `tools/call` and, when allowed, forwards it. Never throws. */
   async callTool(caller: Caller, tool: string, rawArgs: unknown, meta: unknown): Promise<CallToolResult> {
+    const parent = (isRecord(meta) ? validTraceparent(meta.traceparent) : undefined) ?? caller.traceparent;
+    const tracing = this.deps.tracing;
+    if (tracing === undefined) return this.enforceCall(caller, tool, rawArgs, meta, parent, undefined);
+    let span: CallSpan | undefined;
+    try {
+      span = tracing.start(String(tool), parent);
+    } catch (error) {
+      this.deps.log.warn('tracing failed to start a span', { error: (error as Error).message });
+    }
+    const result = await this.enforceCall(caller, tool, rawArgs, meta, span?.traceparent ?? parent, span);
+    try {
+      const decision = result._meta?.[DECISION_META_KEY] as { allowed?: boolean; token?: unknown } | undefined;
+      const outcome = result._meta?.[OUTCOME_META_KEY] as { code?: string } | undefined;
+      // An allowed call with a token was forwarded (capframe.request_token is answered here).
+      const forwarded = decision?.allowed === true && decision.token !== null;
+      span?.end(forwarded ? { code: outcome?.code ?? 'ok', server: String(tool).slice(0, String(tool).indexOf('.')) } : { code: 'not_forwarded' });
+    } catch (error) {
+      this.deps.log.warn('tracing failed to end a span', { error: (error as Error).message });
+    }
+    return result;
+  }
+
+  /** callTool's work; `traceparent` goes upstream, `span` hears the decision. */
+  private async enforceCall(caller: Caller, tool: string, rawArgs: unknown, meta: unknown, traceparent: string | undefined, span: CallSpan | undefined): Promise<CallToolResult> {
     this.inFlight += 1;
     try {
       const started = process.hrtime.bigint();
@@ -208,12 +298,14 @@ export class Enforcer {
           // Before any other work: an unauthenticated caller must not make us log or look up arbitrary text.
           verdict = { ...verdict, code: 'no_rule', reason: `${JSON.stringify(truncate(String(tool), 64))} is not a valid MCP tool name (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . -)` };
           this.record(verdict, String(tool), args, started);
+          span?.decided(verdict);
           return denial(verdict.code, verdict.reason);
         }
         if (tool === REQUEST_TOKEN_TOOL) {
           const issued = this.issue(caller, args);
           verdict = issued.outcome;
           this.record(verdict, tool, args, started);
+          span?.decided(verdict);
           return issued.ok
             ? {
                 content: [{ type: 'text', text: JSON.stringify(issued.body) }],
@@ -226,14 +318,16 @@ export class Enforcer {
         verdict = decision.outcome;
         // Audit before forwarding: a call we cannot record is a call we do not make.
         decided = this.record(verdict, tool, args, started);
-        if (!('forward' in decision)) return denial(verdict.code, verdict.reason);
-        forward = decision.forward;
+        span?.decided(verdict);
+        if (!verdict.allowed || decision.forward === undefined) return denial(verdict.allowed ? 'internal_error' : verdict.code, verdict.allowed ? 'internal error; the call was not forwarded' : verdict.reason);
+        forward = traceparent === undefined ? decision.forward : { ...decision.forward, traceparent };
       } catch (error) {
         // Whatever failed — deciding or recording the decision — the call is not forwarded.
         this.deps.log.error('enforcement error', { tool: truncate(String(tool), MAX_TOOL_NAME_LENGTH), error: (error as Error).message });
         const reason = 'internal error; the call was not forwarded';
         try {
           this.record({ ...verdict, allowed: false, code: 'internal_error', reason }, tool, args, started);
+          span?.decided({ ...verdict, allowed: false, code: 'internal_error' });
         } catch {
           // The audit log itself failed; the denial below still stands.
         }
@@ -247,7 +341,51 @@ export class Enforcer {
   }
 
   /**
-   * Everything before forwarding. Pure decision: no upstream is touched.
+   * Decides one call without forwarding it, for decision clients (the AuthZEN PDP): the
+   * same checks, codes and audit line as a proxied call, with `via` on the line. With no
+   * token the policy alone decides for `question.subject` (no auto-mint). An evaluation
+   * stands for one call: it takes a rate-limit slot like the call would. Never throws;
+   * any failure is an audited `internal_error` denial.
+   *
+   * @example
+   * const d = await enforcer.decideCall({ auth: { kind: 'agent', agent: 'support-bot' }, subject: 'support-bot',
+   *   tool: 'database.query', args: { sql: 'SELECT 1' }, token, via: 'authzen' });
+   * d.allowed; // true → the PEP may make the call
+   */
+  async decideCall(question: CallQuestion): Promise<CallDecision> {
+    const started = process.hrtime.bigint();
+    const { tool, via } = question;
+    const args = question.args ?? {};
+    let verdict: Verdict = { allowed: false, code: 'internal_error', reason: 'internal error', agent: null, tokenId: null };
+    try {
+      if (question.refused !== undefined || tool === null) {
+        const refused = question.refused ?? { code: 'no_rule', reason: 'the question names no tool' };
+        verdict = { allowed: false, code: refused.code, reason: refused.reason, agent: question.subject, tokenId: null };
+      } else if (!isValidToolName(tool)) {
+        verdict = { ...verdict, code: 'no_rule', reason: `${JSON.stringify(truncate(String(tool), 64))} is not a valid MCP tool name (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . -)` };
+      } else {
+        const meta = { [TOKEN_META_KEY]: question.token, [PROOF_META_KEY]: question.proof };
+        verdict = (await this.decide({ auth: question.auth }, tool, args, meta, { subject: question.subject })).outcome;
+      }
+      const line = this.record(verdict, tool, args, started, via);
+      return { ...verdict, seq: line.seq };
+    } catch (error) {
+      this.deps.log.error('decision error', { tool: tool === null ? null : truncate(String(tool), MAX_TOOL_NAME_LENGTH), via, error: (error as Error).message });
+      const denied: Verdict = { ...verdict, allowed: false, code: 'internal_error', reason: 'internal error; the call must not be made' };
+      let seq: number | null = null;
+      try {
+        seq = this.record(denied, tool, args, started, via).seq;
+      } catch {
+        // The audit log itself failed; the denial still stands.
+      }
+      return { ...denied, seq };
+    }
+  }
+
+  /**
+   * Everything before forwarding. Pure decision: no upstream is touched. With
+   * `mode.subject` (a decision client) nothing is auto-minted and a call without a token
+   * is decided by the policy alone for that subject.
    *
    * A holder-bound or delegated token is verified with its proof and whole chain; with
    * agents, the authenticated agent must hold the presented token's holder key
@@ -257,13 +395,13 @@ export class Enforcer {
    * proof's nonce is claimed last, once nothing else denies the call: a call denied for
    * any other reason never burns it.
    */
-  private async decide(caller: Caller, tool: string, args: unknown, meta: unknown) {
+  private async decide(caller: Caller, tool: string, args: unknown, meta: unknown, mode: DecideMode = {}): Promise<{ outcome: Verdict; forward?: Forward }> {
     const policy = this.deps.policy();
     const deny = (code: DecisionCode, reason: string, agent: string | null = null, tokenId: string | null = null) => ({
       outcome: { allowed: false, code, reason, agent, tokenId } satisfies Verdict,
     });
 
-    if (caller.auth.kind === 'rejected') return deny('agent_unknown', caller.auth.reason);
+    if (caller.auth.kind === 'rejected') return deny('agent_unknown', caller.auth.reason, mode.subject ?? null);
     const agent = caller.auth.kind === 'agent' ? caller.auth.agent : undefined;
     if (!isRecord(args)) return deny('constraint_failed', 'tool arguments must be a JSON object', agent ?? null);
     // The upstream gets JSON.stringify of exactly this object: it must say exactly what was checked.
@@ -284,6 +422,8 @@ export class Enforcer {
     if (typeof presented === 'object') return deny('malformed_token', presented.problem, agent ?? null);
     let token = presented;
     if (token === undefined || token === '') {
+      // A decision client asking without a token: the policy alone, as `capframe policy test` decides.
+      if (mode.subject !== undefined) return await this.conclude(policy, tool, args, agent ?? mode.subject, null, undefined, mode);
       const autoMint = agent !== undefined && (policy.agents[agent]?.autoMint ?? policy.autoMint);
       if (!autoMint) return deny('missing_token', `no capability token was presented for ${tool}`, agent ?? null);
       const minted = this.mintFor(policy, { tool, agent, ttl: AUTO_MINT_TTL });
@@ -320,39 +460,70 @@ export class Enforcer {
     // Without agents, the root's sub is the issuer's word; a delegated link's is not.
     const who = agent ?? root.sub;
     const capability = chainCapability(chain);
+    const checked: PresentedToken = {
+      text: token,
+      tool: claims.tool,
+      ...(capability !== undefined && { cap: capability }),
+      ...(proof !== undefined && { proof }),
+      claim: () => staged.claim(),
+      note: depth > 0 ? ` (delegated token, depth ${depth}, root ${tokenIdOf(root.cti)})` : '',
+    };
+    return await this.conclude(policy, tool, args, who, tokenId, checked, mode);
+  }
+
+  /**
+   * The policy's verdict on a call whose caller and token (if any) passed, then the
+   * upstream's state and the rate limit. For a decision client the upstream checks apply
+   * only to tools of this proxy's own `servers`: a PEP may guard tools capframe does not proxy.
+   */
+  private async conclude(
+    policy: Policy,
+    tool: string,
+    args: Record<string, unknown>,
+    who: string | undefined,
+    tokenId: string | null,
+    token: PresentedToken | undefined,
+    mode: DecideMode,
+  ): Promise<{ outcome: Verdict; forward?: Forward }> {
+    const deny = (code: DecisionCode, reason: string) => ({ outcome: { allowed: false, code, reason, agent: who ?? null, tokenId } satisfies Verdict });
     const decision = policy.decide({
       ...(who !== undefined && { agent: who }),
       tool,
       args,
-      token: { tool: claims.tool, ...(capability !== undefined && { cap: capability }) },
+      ...(token !== undefined && { token: { tool: token.tool, ...(token.cap !== undefined && { cap: token.cap }) } }),
     });
-    if (!decision.allowed) return deny(decision.code as DecisionCode, decision.reason, who ?? null, tokenId);
+    if (!decision.allowed) return deny(decision.code as DecisionCode, decision.reason);
 
-    const status = this.deps.upstreams.lookup(tool);
-    if (status.state === 'changed') return deny('tool_changed', status.reason, who ?? null, tokenId);
-    if (status.state === 'withheld') return deny('denied_by_rule', status.reason, who ?? null, tokenId);
-    if (status.state === 'unavailable') return deny('upstream_unavailable', status.reason, who ?? null, tokenId);
-    if (status.state === 'unknown') return deny('no_rule', status.reason, who ?? null, tokenId);
+    const proxied = mode.subject === undefined || Object.hasOwn(policy.servers, tool.slice(0, Math.max(0, tool.indexOf('.'))));
+    const status = proxied ? this.deps.upstreams.lookup(tool) : undefined;
+    if (status !== undefined) {
+      if (status.state === 'changed') return deny('tool_changed', status.reason);
+      if (status.state === 'withheld') return deny('denied_by_rule', status.reason);
+      if (status.state === 'unavailable') return deny('upstream_unavailable', status.reason);
+      if (status.state === 'unknown') return deny('no_rule', status.reason);
+    }
 
     // Before the rate limit: a replayed proof must not spend the holder's calls.
-    const claimed = await staged.claim();
-    if (!claimed.allowed) return deny(claimed.code, claimed.reason, who ?? null, tokenId);
+    if (token !== undefined) {
+      const claimed = await token.claim();
+      if (!claimed.allowed) return deny(claimed.code, claimed.reason);
+    }
 
     const limit = decision.rule?.rateLimit;
     if (limit !== undefined && !this.deps.limiter.take(`${who ?? tokenId}\u0000${decision.rule!.line}`, limit)) {
-      return deny('rate_limited', `more than ${limit.calls} calls in ${limit.per}s under the rule at line ${decision.rule!.line}`, who ?? null, tokenId);
+      return deny('rate_limited', `more than ${limit.calls} calls in ${limit.per}s under the rule at line ${decision.rule!.line}`);
     }
-    const by = decision.rule ? `the rule at line ${decision.rule.line}` : 'default_policy: allow';
-    const via = depth > 0 ? ` (delegated token, depth ${depth}, root ${tokenIdOf(root.cti)})` : '';
+    const outcome = { allowed: true, code: 'ok', reason: `allowed by ${decision.rule ? `the rule at line ${decision.rule.line}` : 'default_policy: allow'}${token?.note ?? ''}`, agent: who ?? null, tokenId } satisfies Verdict;
+    if (status === undefined || status.state !== 'ok' || token === undefined) return { outcome };
     return {
-      outcome: { allowed: true, code: 'ok', reason: `allowed by ${by}${via}`, agent: who ?? null, tokenId } satisfies Verdict,
+      outcome,
       forward: {
         server: status.server,
         name: status.name,
-        token,
-        ...(proof !== undefined && { proof }),
+        token: token.text,
+        ...(token.proof !== undefined && { proof: token.proof }),
         meta: { allowed: true, code: 'ok', token: tokenId, rule: decision.rule?.line ?? null },
-      } satisfies Forward,
+      },
     };
   }
 
@@ -366,7 +537,10 @@ export class Enforcer {
     let result: CallToolResult;
     try {
       // The upstream receives the token (and proof) too, so a guarded server can verify them itself.
-      result = await this.deps.upstreams.call(f.server, f.name, args, { [TOKEN_META_KEY]: f.token, ...(f.proof !== undefined && { [PROOF_META_KEY]: f.proof }) });
+      const meta: Record<string, unknown> = { [TOKEN_META_KEY]: f.token };
+      if (f.proof !== undefined) meta[PROOF_META_KEY] = f.proof;
+      if (f.traceparent !== undefined) meta.traceparent = f.traceparent;
+      result = await this.deps.upstreams.call(f.server, f.name, args, meta);
     } catch (error) {
       const failure = error instanceof UpstreamCallError ? error : new UpstreamCallError((error as Error).message, 'upstream_error');
       return this.failed(f, tool, decided, failure, started);
@@ -516,7 +690,7 @@ export class Enforcer {
     return result.minted;
   }
 
-  private record(o: Verdict, tool: string, args: unknown, started: bigint): AuditRecord {
+  private record(o: Verdict, tool: string | null, args: unknown, started: bigint, via?: AuditVia): AuditRecord {
     const latencyUs = Number(process.hrtime.bigint() - started) / 1000;
     const { metrics } = this.deps;
     metrics.decisions.labels(o.code, o.allowed ? 'allow' : 'deny').inc();
@@ -530,6 +704,7 @@ export class Enforcer {
       args,
       latencyUs,
       reason: o.reason,
+      ...(via !== undefined && { via }),
     });
   }
 }

@@ -185,6 +185,8 @@ export function callToolOverHttp(
   if (sessionId !== undefined) headers['mcp-session-id'] = sessionId;
   const version = session.protocolVersion();
   if (version !== undefined) headers['mcp-protocol-version'] = version;
+  // W3C trace context travels as the header too (the enforcer only sets a well-formed one).
+  if (typeof meta.traceparent === 'string') headers.traceparent = meta.traceparent;
   const https = session.url.protocol === 'https:';
   const { timeoutMs, maxResultBytes } = options;
 

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { lockAuditLog } from '../audit/owner-lock.js';
+import { startAuditSink, type AuditSink } from '../audit/sinks/index.js';
 import { openAuditLog } from '../audit/writer.js';
 import { backendStatus } from '../backend/select.js';
 import { CapframeError } from '../errors.js';
@@ -18,6 +19,7 @@ import { createMemoryNonceStore, type NonceStore } from '../store/nonces.js';
 import { MAX_DEPTH_LIMIT } from '../token/chain.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { Enforcer } from './enforce.js';
 import { StateSince, upstreamHealth, type HealthContributor } from './health.js';
 import { createLogger, type Logger } from './log.js';
@@ -46,6 +48,8 @@ export interface Runtime {
   readonly metrics: CapframeMetrics;
   readonly log: Logger;
   readonly backend: string;
+  /** The issuer keys the verifier trusts, as loaded (published at `/.well-known/capframe-keys`). */
+  readonly trustedKeys: readonly Uint8Array[];
   /** The parts `/healthz` reports on; it answers 503 while one is not ok. */
   readonly health: readonly HealthContributor[];
   /** Revokes through the store (durable) and the verifier (immediate). */
@@ -91,13 +95,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const store = openFileStore(initial.stateDir);
   if (store.ensureIssuerKey()) log.info('created issuer key', { path: store.paths.issuerKey });
   const revoked = store.revokedIds();
+  const trustedKeys = Object.freeze(store.trustedKeys());
   // Holder-proof nonces: one store for the whole runtime, in memory in embedded mode. A
   // fleet replaces it with a shared one (same NonceStore interface) so a proof is
   // accepted once across every instance.
   const nonceStore = options.nonceStore ?? createMemoryNonceStore();
   // The verifier accepts any chain depth the format allows; the enforcer applies the
   // policy's max_delegation_depth per call, so a reload changes it at once.
-  const verifier = createVerifier({ keys: store.trustedKeys(), revoked, nonceStore, maxDepth: MAX_DEPTH_LIMIT });
+  const verifier = createVerifier({ keys: [...trustedKeys], revoked, nonceStore, maxDepth: MAX_DEPTH_LIMIT });
   const auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
   mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
   const unlockAudit = lockAuditLog(auditPath);
@@ -109,6 +114,23 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw error;
   }
   const metrics = createCapframeMetrics();
+  // Sinks follow the audit file (the source of truth); the call path never waits for them.
+  const sinks: AuditSink[] = initial.audit.sinks.map((config) =>
+    startAuditSink(config, {
+      auditPath,
+      cursorDir: join(initial.stateDir, 'sinks'),
+      events: {
+        log: (level, msg, fields) => log[level](msg, fields),
+        delivered: (sink, n) => metrics.auditSinkDelivered.labels(sink).inc(n),
+        failed: (sink) => metrics.auditSinkFailures.labels(sink).inc(),
+        skipped: (sink, n) => metrics.auditSinkSkipped.labels(sink).inc(n),
+      },
+    }),
+  );
+  if (sinks.length > 0) log.info('audit sinks started', { sinks: sinks.map((s) => s.name) });
+  metrics.registry.onCollect(() => {
+    for (const sink of sinks) metrics.auditSinkLag.labels(sink.name).set(Math.max(0, audit.lastSeq - sink.deliveredSeq));
+  });
   const limiter = new RateLimiter();
   const sweep = setInterval(() => limiter.sweep(3600), 60_000);
   sweep.unref();
@@ -135,7 +157,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   log.info('connecting upstreams', { servers: Object.keys(policy().servers) });
   await upstreams.start();
 
-  const enforcer = new Enforcer({ policy, verifier, issuer: store.issuerKey(), store, upstreams, audit, metrics, limiter, log });
+  // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
+  const tracing = await startTracing(log);
+  const enforcer = new Enforcer({ policy, verifier, issuer: store.issuerKey(), store, upstreams, audit, metrics, limiter, log, ...(tracing !== undefined && { tracing }) });
   let revokedCount = revoked.length;
   metrics.revokedTokens.set(revokedCount);
   const revocations = watchRevocations(
@@ -157,6 +181,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     metrics,
     log,
     backend: status.name,
+    trustedKeys,
     health: [upstreamHealth(upstreams, upstreamSince)],
     revoke(cti) {
       const added = store.revoke(cti);
@@ -188,8 +213,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       revocations.close();
       clearInterval(sweep);
       await audit.close();
+      // After the last line is on disk: each sink gets a moment to send it; what is left goes out after the next start.
+      await Promise.all(sinks.map((sink) => sink.stop(2000)));
       unlockAudit();
       await upstreams.close();
+      await tracing?.shutdown().catch((error: unknown) => log.warn('tracing did not flush', { error: (error as Error).message }));
       log.info('capframe runtime stopped');
     },
   };

@@ -62,7 +62,7 @@ describe('seed and example policies', () => {
     ]);
     expect(policy.autoMint).toBe(false);
     expect(policy.onStoreFailure).toBe('deny');
-    expect(policy.audit).toEqual({ logArgs: false });
+    expect(policy.audit).toEqual({ logArgs: false, sinks: [] });
     expect(Object.keys(policy.servers)).toEqual([]);
     expect(policy.decide({ tool: 'database.query', args: {}, token: { tool: 'database.query', cap: 'read-only' } }).allowed).toBe(true);
   });
@@ -119,7 +119,7 @@ describe('seed and example policies', () => {
     expect(policy.stateDir).toBe('/etc/capframe/.capframe');
     expect(policy.servers.payments).toEqual({ url: 'http://127.0.0.1:9000/mcp' });
     expect(policy.servers.database).toEqual({ command: 'node', args: ['examples/servers/database.js'], env: { DB_URL: 'file:demo.db' } });
-    expect(policy.agents['support-bot']).toEqual({ keySha256: HEX, autoMint: false, holderKeys: [] });
+    expect(policy.agents['support-bot']).toEqual({ keySha256: HEX, autoMint: false, pdp: false, holderKeys: [] });
     expect(policy.capabilities['read-only']?.when.source).toEqual([{ arg: 'sql', op: 'matches', value: '^\\s*SELECT\\b' }]);
     expect(policy.rules[1]?.rateLimit).toEqual({ calls: 10, per: 60 });
     expect(policy.rules[1]?.when.source).toEqual([{ arg: 'amount', op: '<=', value: 50 }]);
@@ -167,7 +167,7 @@ describe('keys and paths', () => {
     const dir = resolve(file, '..');
     const policy = loadPolicySync(file);
     expect(policy.stateDir).toBe(join(dir, 'state'));
-    expect(policy.audit).toEqual({ logArgs: true, path: join(dir, 'logs', 'audit.log') });
+    expect(policy.audit).toEqual({ logArgs: true, path: join(dir, 'logs', 'audit.log'), sinks: [] });
     expect(policy.autoMint).toBe(true);
     expect(policy.onStoreFailure).toBe('use_cached');
     expect(policy.servers.fs).toEqual({ command: 'node', args: ['fs.js'], cwd: './servers', timeout: 2.5 });

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 
 import type { Command } from 'commander';
 
+import { exportAuditLog, parseSince, type ExportFormat } from '../../audit/export.js';
 import type { AuditRecord } from '../../audit/record.js';
 import { tailAuditLog } from '../../audit/tail.js';
 import { verifyAuditLog } from '../../audit/verify.js';
@@ -38,7 +39,7 @@ function addLogOptions(command: Command): Command {
 }
 
 export function registerAudit(program: Command, setExit: SetExit): void {
-  const audit = program.command('audit').description('check or follow the hash-chained audit log');
+  const audit = program.command('audit').description('check, follow or export the hash-chained audit log');
 
   addLogOptions(
     audit
@@ -88,6 +89,35 @@ export function registerAudit(program: Command, setExit: SetExit): void {
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        process.stdout.off('error', onStdoutError);
+      }
+      setExit(EXIT_OK);
+    });
+
+  addLogOptions(
+    audit
+      .command('export')
+      .description('print the log as OCSF events (API Activity, one JSON object per line) or as its raw JSON lines'),
+  )
+    .requiredOption('--format <format>', 'ocsf or jsonl')
+    .option('--since <seq|time>', 'from this seq (a whole number) or time (ISO 8601) on')
+    .action(async (opts: LogOptions & { format: string; since?: string }) => {
+      if (opts.format !== 'ocsf' && opts.format !== 'jsonl') {
+        throw new CapframeError('invalid_argument', `--format expects ocsf or jsonl, got "${opts.format}"`);
+      }
+      const since = opts.since === undefined ? undefined : parseSince(opts.since);
+      const path = await resolveLogPath(opts);
+      // A closed pipe (`| head`) ends the export quietly.
+      let closed = false;
+      const onStdoutError = (): void => {
+        closed = true;
+      };
+      process.stdout.on('error', onStdoutError);
+      try {
+        await exportAuditLog(path, { format: opts.format as ExportFormat, ...(since !== undefined && { since }) }, (text) => {
+          if (!closed) process.stdout.write(text);
+        });
+      } finally {
         process.stdout.off('error', onStdoutError);
       }
       setExit(EXIT_OK);

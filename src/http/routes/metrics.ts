@@ -6,8 +6,8 @@ export const metricsRoutes: RouteFamily = ({ rt }) => [
   {
     method: 'GET',
     path: '/metrics',
-    handler: (_req, res) => {
-      const text = rt.metrics.render();
+    handler: async (_req, res) => {
+      const text = await rt.metrics.render();
       res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
       res.end(text);
     },
