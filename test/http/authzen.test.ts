@@ -105,6 +105,19 @@ function auditLines(): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/**
+ * The number of audit lines once every earlier decision is on disk: lines are written in
+ * order, so once a fresh barrier decision is in the file, so is every line before it.
+ */
+let barriers = 0;
+async function auditMark(): Promise<number> {
+  const tool = `barrier.mark${++barriers}`;
+  const answer = await post('/access/v1/evaluation', evaluation('support-bot', tool, {}));
+  expect(answer.status).toBe(200);
+  await expect.poll(() => auditLines().some((l) => l.tool === tool), { timeout: 10_000 }).toBe(true);
+  return auditLines().length;
+}
+
 /** The audit lines after the first `before`, once there are `count` of them. */
 async function auditAfter(before: number, count: number): Promise<Record<string, unknown>[]> {
   await expect.poll(() => auditLines().length - before, { timeout: 10_000 }).toBeGreaterThanOrEqual(count);
@@ -120,7 +133,7 @@ async function decide(subject: string, tool: string, args: Record<string, unknow
 describe('POST /access/v1/evaluation', () => {
   it('permits an allowed call, with the token verified as in the proxy, and audits it with via: "authzen"; the upstream is never called', async () => {
     const token = mint({ key: key(), tool: 'database.query', capability: 'read-only', agent: 'support-bot', ttl: 60 });
-    const before = auditLines().length;
+    const before = await auditMark();
     const answer = await decide('support-bot', 'database.query', { sql: 'SELECT 1' }, { token: token.token });
     expect(answer).toEqual({ decision: true, context: { code: 'ok', reason: expect.stringMatching(/^allowed by the rule at line \d+$/), token_id: token.id } });
     const [line] = await auditAfter(before, 1);
@@ -148,7 +161,7 @@ describe('POST /access/v1/evaluation', () => {
     expect(r.code, r.stderr).toBe(0);
     const valid = mint({ key: k, tool: 'database.query', capability: 'read-only', agent: 'support-bot', ttl: 60 });
     const tampered = `${valid.token.slice(0, -4)}${valid.token.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`;
-    const before = auditLines().length;
+    const before = await auditMark();
     const cases: [string, Promise<{ decision: boolean; context: { code: string } }>][] = [
       ['malformed_token', decide('support-bot', 'database.query', { sql: 'SELECT 1' }, { token: 'cf1.not-a-token' })],
       ['bad_signature', decide('support-bot', 'database.query', { sql: 'SELECT 1' }, { token: tampered })],
@@ -179,7 +192,7 @@ describe('POST /access/v1/evaluation', () => {
   });
 
   it('a request that does not map onto a tool call is denied and audited, not an error', async () => {
-    const before = auditLines().length;
+    const before = await auditMark();
     const wrong = await post('/access/v1/evaluation', { subject: { type: 'user', id: 'alice' }, action: { name: 'can_read' }, resource: { type: 'document', id: '1' } });
     expect(wrong.json).toMatchObject({ decision: false, context: { code: 'agent_unknown' } });
     const action = await post('/access/v1/evaluation', { ...evaluation('support-bot', 'database.query', {}), action: { name: 'resources/read' } });
@@ -201,7 +214,7 @@ describe('authentication of the PEP', () => {
     const barrier = await post('/access/v1/evaluation', evaluation('support-bot', 'barrier.before', {}));
     expect(barrier.status).toBe(200);
     await expect.poll(() => auditLines().some((l) => l.tool === 'barrier.before'), { timeout: 10_000 }).toBe(true);
-    const before = auditLines().length;
+    const before = await auditMark();
     for (const auth of [null, 'cfk_unknown', BOT_KEY]) {
       const answer = await post('/access/v1/evaluation', evaluation('support-bot', 'database.query', { sql: 'SELECT 1' }), auth);
       expect(answer.status, String(auth)).toBe(401);
@@ -262,7 +275,7 @@ describe('POST /access/v1/evaluations', () => {
   const items = [tool('database.query', { sql: 'SELECT 1' }), tool('database.update', { sql: 'UPDATE t' }), tool('database.query', { sql: 'SELECT 2' })];
 
   it('execute_all (the default): every evaluation, in order, each audited', async () => {
-    const before = auditLines().length;
+    const before = await auditMark();
     for (const options of [undefined, { evaluations_semantic: 'execute_all' }]) {
       const answer = await post('/access/v1/evaluations', { subject, action, ...(options !== undefined && { options }), evaluations: items });
       expect(answer.status).toBe(200);
