@@ -172,7 +172,8 @@ describe('audit sinks', () => {
     await syslog.stop();
     await http.stop();
     await decisions(served, 5);
-    expect(auditSeqs(dir)).toHaveLength(9);
+    // The answers are back; their audit lines reach the file just after: wait for them.
+    await expect.poll(() => auditSeqs(dir).length, { timeout: 10_000 }).toBe(9);
     // Back on the same ports: the lines written meanwhile arrive.
     const syslog2 = syslogReceiver(syslogPort);
     await syslog2.listen();
