@@ -119,6 +119,17 @@ const body = strict({
     .number()
     .refine((n) => Number.isSafeInteger(n) && n >= 0 && n <= 16, { error: 'max_delegation_depth must be a whole number from 0 (no delegated tokens) to 16' })
     .optional(),
+  /** The Redis store's settings (the store itself is `store:` or CAPFRAME_REDIS_URL). */
+  redis: strict({
+    prefix: z
+      .string({ error: 'expected the key prefix as a quoted string, e.g. "capframe:"' })
+      .regex(/^[^\s*?[\]]*$/, { error: 'the key prefix must not contain spaces or glob characters (* ? [ ])' })
+      .optional(),
+    revocation_grace: z
+      .number()
+      .refine((n) => Number.isFinite(n) && n >= 0 && n <= 86_400, { error: 'revocation_grace must be a number of seconds from 0 to 86400 (the default is 60)' })
+      .optional(),
+  }).optional(),
 });
 
 /** The whole file: one top-level `capframe:` mapping. */

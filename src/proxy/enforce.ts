@@ -18,7 +18,7 @@ import { isRecord } from '../lib/is-record.js';
 import { truncate } from '../lib/truncate.js';
 import type { SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
-import type { FileStore } from '../store/file-store.js';
+import type { RateLimiter, Store } from '../store/types.js';
 import type { MintedToken } from '../token/mint.js';
 import { mintGranted, type GrantRequest } from '../token/mint-granted.js';
 import type { DecisionCode } from '../verify/decision.js';
@@ -26,7 +26,6 @@ import type { Verifier } from '../verify/verifier.js';
 import type { AuthResult } from './auth.js';
 import type { Logger } from './log.js';
 import type { CapframeMetrics } from './metrics.js';
-import type { RateLimiter } from './rate-limit.js';
 import { argumentProblem } from './check-arguments.js';
 import { isValidToolName, MAX_TOOL_NAME_LENGTH } from './tool-name.js';
 import { UpstreamCallError, type UpstreamErrorCode } from './upstream-error.js';
@@ -61,10 +60,12 @@ export interface EnforcerDeps {
   policy: () => Policy;
   verifier: Verifier;
   issuer: SigningKey;
-  store: FileStore;
+  /** Where minted tokens are recorded (the ledger). */
+  store: Pick<Store, 'record'>;
   upstreams: UpstreamPool;
   audit: AuditLog;
   metrics: CapframeMetrics;
+  /** Rate-limit windows: in memory (embedded store) or shared by the fleet (Redis). */
   limiter: RateLimiter;
   log: Logger;
 }
@@ -171,7 +172,7 @@ export class Enforcer {
           return denial(verdict.code, verdict.reason);
         }
         if (tool === REQUEST_TOKEN_TOOL) {
-          const issued = this.issue(caller, args);
+          const issued = await this.issue(caller, args);
           verdict = issued.outcome;
           this.record(verdict, tool, args, started);
           return issued.ok
@@ -182,7 +183,7 @@ export class Enforcer {
               }
             : denial(verdict.code, verdict.reason);
         }
-        const decision = this.decide(caller, tool, args, meta);
+        const decision = await this.decide(caller, tool, args, meta);
         verdict = decision.outcome;
         // Audit before forwarding: a call we cannot record is a call we do not make.
         decided = this.record(verdict, tool, args, started);
@@ -207,7 +208,7 @@ export class Enforcer {
   }
 
   /** Everything before forwarding. Pure decision: no upstream is touched. */
-  private decide(caller: Caller, tool: string, args: unknown, meta: unknown) {
+  private async decide(caller: Caller, tool: string, args: unknown, meta: unknown) {
     const policy = this.deps.policy();
     const deny = (code: DecisionCode, reason: string, agent: string | null = null, tokenId: string | null = null) => ({
       outcome: { allowed: false, code, reason, agent, tokenId } satisfies Verdict,
@@ -224,12 +225,13 @@ export class Enforcer {
     if (token === undefined || token === '') {
       const autoMint = agent !== undefined && (policy.agents[agent]?.autoMint ?? policy.autoMint);
       if (!autoMint) return deny('missing_token', `no capability token was presented for ${tool}`, agent ?? null);
-      const minted = this.mintFor(policy, { tool, agent, ttl: AUTO_MINT_TTL });
+      const minted = await this.mintFor(policy, { tool, agent, ttl: AUTO_MINT_TTL });
       if ('code' in minted) return deny(minted.code as DecisionCode, minted.reason, agent);
       token = minted.token;
     }
 
-    const verified = this.deps.verifier.verify(token, { tool, args });
+    // verifyAsync: the nonce store of a holder proof may be Redis.
+    const verified = await this.deps.verifier.verifyAsync(token, { tool, args });
     const tokenId = verified.tokenId ?? null;
     if (!verified.allowed) return deny(verified.code, verified.reason, agent ?? null, tokenId);
     const claims = verified.claims!;
@@ -255,7 +257,8 @@ export class Enforcer {
     if (status.state === 'unknown') return deny('no_rule', status.reason, who ?? null, tokenId);
 
     const limit = decision.rule?.rateLimit;
-    if (limit !== undefined && !this.deps.limiter.take(`${who ?? tokenId}\u0000${decision.rule!.line}`, limit)) {
+    const taken = limit === undefined ? true : this.deps.limiter.take(`${who ?? tokenId}\u0000${decision.rule!.line}`, limit);
+    if (limit !== undefined && !(typeof taken === 'boolean' ? taken : await taken)) {
       return deny('rate_limited', `more than ${limit.calls} calls in ${limit.per}s under the rule at line ${decision.rule!.line}`, who ?? null, tokenId);
     }
     return {
@@ -341,7 +344,7 @@ export class Enforcer {
    * Issues a token to the caller: `capframe.request_token {tool, capability?, ttl?}` and
    * `POST /v1/tokens`. The caller audits the outcome.
    */
-  issue(caller: Caller, args: unknown): { ok: true; body: IssuedToken; outcome: Verdict } | { ok: false; outcome: Verdict } {
+  async issue(caller: Caller, args: unknown): Promise<{ ok: true; body: IssuedToken; outcome: Verdict } | { ok: false; outcome: Verdict }> {
     const fail = (code: DecisionCode, reason: string, agent: string | null = null) => ({
       ok: false as const,
       outcome: { allowed: false, code, reason, agent, tokenId: null } satisfies Verdict,
@@ -366,7 +369,7 @@ export class Enforcer {
     if (args.capability !== undefined && typeof args.capability !== 'string') {
       return fail('malformed_token', 'capability must be a string', agent ?? null);
     }
-    const minted = this.mintFor(this.deps.policy(), {
+    const minted = await this.mintFor(this.deps.policy(), {
       tool: args.tool,
       agent,
       ...(ttl !== undefined && { ttl: ttl as number }),
@@ -381,18 +384,26 @@ export class Enforcer {
   }
 
   /** Issues a token over HTTP (`POST /v1/tokens`), audited like the tool. */
-  issueOverHttp(caller: Caller, args: unknown): { ok: true; body: IssuedToken } | { ok: false; code: DecisionCode; reason: string } {
+  async issueOverHttp(caller: Caller, args: unknown): Promise<{ ok: true; body: IssuedToken } | { ok: false; code: DecisionCode; reason: string }> {
     const started = process.hrtime.bigint();
-    const issued = this.issue(caller, args);
+    let issued: Awaited<ReturnType<Enforcer['issue']>>;
+    try {
+      issued = await this.issue(caller, args);
+    } catch (error) {
+      // The token could not be recorded (or minted): none is handed out, and the refusal is audited.
+      this.deps.log.error('token issuance failed', { error: (error as Error).message });
+      issued = { ok: false, outcome: { allowed: false, code: 'internal_error', reason: 'internal error; no token was issued', agent: null, tokenId: null } };
+    }
     this.record(issued.outcome, REQUEST_TOKEN_TOOL, args, started);
     return issued.ok ? { ok: true, body: issued.body } : { ok: false, code: issued.outcome.code, reason: issued.outcome.reason };
   }
 
   /** Mints what the policy grants `agent` for `tool`, recording it in the ledger. */
-  private mintFor(policy: Policy, request: GrantRequest): MintedToken | { code: string; reason: string } {
+  private async mintFor(policy: Policy, request: GrantRequest): Promise<MintedToken | { code: string; reason: string }> {
     const result = mintGranted(policy, () => this.deps.issuer, request);
     if ('allowed' in result) return { code: result.code, reason: result.reason };
-    this.deps.store.record(result.minted);
+    // Written to the ledger before the token is used or handed out.
+    await this.deps.store.record(result.minted);
     return result.minted;
   }
 

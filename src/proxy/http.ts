@@ -10,6 +10,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 
 import { tokenId } from '../token/claims.js';
+import { claimedExpiry } from '../verify/token-id.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 
 import { authenticate, bearerOf } from './auth.js';
@@ -159,7 +160,7 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
       return;
     }
     const auth = authenticate(rt.policy(), bearerOf(req.headers.authorization));
-    const issued = rt.enforcer.issueOverHttp({ auth }, args);
+    const issued = await rt.enforcer.issueOverHttp({ auth }, args);
     if (issued.ok) sendJson(res, 200, issued.body);
     else sendJson(res, issued.code === 'agent_unknown' ? 401 : 403, { allowed: false, code: issued.code, reason: issued.reason });
   }
@@ -183,7 +184,15 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
       sendJson(res, 400, { error: 'body must name a token: {id: "tok_…"} or {token: "cf1.…"}' });
       return;
     }
-    const added = rt.revoke(cti);
+    let added: boolean;
+    try {
+      added = await rt.revoke(cti, claimedExpiry(ref as string));
+    } catch (error) {
+      // Never a success that did not happen: this instance denies the token, the store does not know.
+      rt.log.error('revocation not stored', { id: tokenId(cti), error: (error as Error).message });
+      sendJson(res, 503, { error: `${tokenId(cti)} is revoked in this instance only: the store could not record it (${(error as Error).message}); retry` });
+      return;
+    }
     sendJson(res, 200, { revoked: tokenId(cti), new: added });
   }
 
@@ -197,7 +206,10 @@ export function createHttpServer(rt: Runtime, options: HttpOptions): HttpServer 
       (async () => {
         try {
           if (path === '/' || path === '/mcp') await handleMcp(req, res);
-          else if (route === 'GET /healthz') sendJson(res, 200, { status: 'ok', backend: rt.backend, upstreams: rt.upstreams.health() });
+          else if (route === 'GET /healthz') {
+            const store = rt.storeHealth.check();
+            sendJson(res, store.ok ? 200 : 503, { status: store.ok ? 'ok' : 'degraded', backend: rt.backend, upstreams: rt.upstreams.health(), store: store.detail });
+          }
           else if (route === 'GET /metrics') {
             const text = rt.metrics.render();
             res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });

@@ -365,6 +365,10 @@ export interface CapframeMetrics {
   /** Upstream tools not served: screened as poisoned (and not allowed), or with an invalid MCP name. */
   toolsWithheld: Gauge<'server'>;
   revokedTokens: Gauge;
+  /** Whether the store answers and its revocation feed is current (1) or not (0), by kind. */
+  storeUp: Gauge<'kind'>;
+  /** Times the store's connection came back after a loss. */
+  storeReconnects: Counter<'kind'>;
   render(): string;
 }
 
@@ -415,6 +419,16 @@ export function createCapframeMetrics(): CapframeMetrics {
     revokedTokens: registry.gauge({
       name: 'capframe_revoked_tokens',
       help: 'Number of revoked token ids known to this instance.',
+    }),
+    storeUp: registry.gauge({
+      name: 'capframe_store_up',
+      help: 'Whether the store (file or redis) answers and its revocation feed is current (1) or not (0).',
+      labelNames: ['kind'],
+    }),
+    storeReconnects: registry.counter({
+      name: 'capframe_store_reconnects_total',
+      help: 'Times the connection to the store came back after it was lost (redis).',
+      labelNames: ['kind'],
     }),
     render: () => registry.render(),
   };

@@ -1,7 +1,7 @@
 /**
- * Assembles `capframe serve`: policy (hot-reloaded), embedded store, verifier with
- * live revocation, audit log, metrics, upstream pool and the Enforcer. The HTTP and
- * stdio front ends both sit on a Runtime.
+ * Assembles `capframe serve`: policy (hot-reloaded), keys, the store (embedded or
+ * Redis), a verifier following the store's revocations, audit log, metrics, upstream
+ * pool and the Enforcer. The HTTP and stdio front ends both sit on a Runtime.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,15 +13,19 @@ import { CapframeError } from '../errors.js';
 import { LOCK_FILE_NAME, readLockSync } from '../discover/lock.js';
 import { watchPolicy } from '../policy/index.js';
 import type { Policy } from '../policy/types.js';
-import { openFileStore } from '../store/file-store.js';
+import { openKeyStore } from '../store/keys.js';
+import { openStore, storeOptionsFor } from '../store/open.js';
+import type { Store } from '../store/types.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
 import { Enforcer } from './enforce.js';
 import { createLogger, type Logger } from './log.js';
 import { createCapframeMetrics, type CapframeMetrics } from './metrics.js';
-import { RateLimiter } from './rate-limit.js';
-import { watchRevocations } from './revocation-watch.js';
+import { collectStoreMetrics, storeHealth, type StoreHealthContributor } from './store-health.js';
 import { UpstreamPool } from './upstreams.js';
+
+/** How long start-up waits for the store's revocations before listening anyway (calls are denied until they load). */
+const STORE_WAIT_MS = 10_000;
 
 export interface RuntimeOptions {
   policyFile: string;
@@ -41,8 +45,17 @@ export interface Runtime {
   readonly metrics: CapframeMetrics;
   readonly log: Logger;
   readonly backend: string;
-  /** Revokes through the store (durable) and the verifier (immediate). */
-  revoke(cti: Uint8Array): boolean;
+  /** The store (embedded or Redis). */
+  readonly store: Store;
+  /** The store's part of /healthz (503 `degraded` while it is down). */
+  readonly storeHealth: StoreHealthContributor;
+  /**
+   * Revokes in this instance at once, then through the store (durable, and pushed to
+   * every instance and follower). Rejects when the store could not record it: the
+   * revocation then holds in this instance only, and the caller must say so.
+   * `exp`: the expiry the token claims, when the caller has the token itself.
+   */
+  revoke(cti: Uint8Array, exp?: number): Promise<boolean>;
   /** The cti named by a `tok_` id or a printable token, if it names one. */
   ctiOf(ref: string): Uint8Array | undefined;
   /** Counts an HTTP request as in flight until it settles. */
@@ -62,6 +75,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     onReload: (p) => {
       log.info('policy reloaded', { file: p.file, rules: p.rules.length });
       for (const warning of p.warnings) log.warn(warning, { file: p.file });
+      if (p.store !== initial.store || p.onStoreFailure !== initial.onStoreFailure || p.redis.prefix !== initial.redis.prefix || p.redis.revocationGrace !== initial.redis.revocationGrace || p.stateDir !== initial.stateDir) {
+        log.warn('store settings changed (store, on_store_failure, redis, state_dir); they apply after a restart', { file: p.file });
+      }
       // SPEC §6: a reload applies `servers` changes (started, stopped, restarted; each logged by the pool).
       void pool?.reconfigure(p.servers).catch((error: unknown) => log.error('applying the reloaded servers failed', { error: (error as Error).message }));
     },
@@ -70,29 +86,40 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const policy = watcher.current;
   const initial = policy();
   for (const warning of initial.warnings) log.warn(warning, { file: initial.file });
-  if (initial.store !== undefined) {
-    watcher.close();
-    throw new CapframeError('invalid_policy', `${initial.file}: store "${initial.store}" is not supported by this version; remove it to use the embedded file store`);
-  }
 
-  const store = openFileStore(initial.stateDir);
-  if (store.ensureIssuerKey()) log.info('created issuer key', { path: store.paths.issuerKey });
-  const revoked = store.revokedIds();
-  const verifier = createVerifier({ keys: store.trustedKeys(), revoked });
-  const auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
-  mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
-  const unlockAudit = lockAuditLog(auditPath);
+  // What start-up has opened, undone in reverse if a later step fails.
+  const undo: (() => unknown)[] = [() => watcher.close()];
+  const unwind = async () => {
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+  };
+  let keys: ReturnType<typeof openKeyStore>;
+  let store: Store;
+  let verifier: ReturnType<typeof createVerifier>;
   let audit: Awaited<ReturnType<typeof openAuditLog>>;
+  let unlockAudit: () => void;
   try {
+    keys = openKeyStore(initial.stateDir);
+    if (keys.ensureIssuerKey()) log.info('created issuer key', { path: keys.paths.issuerKey });
+    const opened = await openStore({ ...storeOptionsFor(initial), longLived: true, log });
+    store = opened;
+    undo.push(() => opened.close());
+    log.info('store opened', { store: store.kind, location: store.location, on_store_failure: initial.onStoreFailure });
+    const following = createVerifier({ keys: keys.trustedKeys(), nonceStore: store.nonces, revocations: store, onStoreFailure: initial.onStoreFailure });
+    verifier = following;
+    undo.push(() => following.close());
+    await waitForRevocations(verifier.ready(), store, log);
+    const auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
+    mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
+    unlockAudit = lockAuditLog(auditPath);
+    undo.push(unlockAudit);
     audit = await openAuditLog(auditPath, { logArgs: initial.audit.logArgs });
   } catch (error) {
-    unlockAudit();
+    await unwind();
     throw error;
   }
   const metrics = createCapframeMetrics();
-  const limiter = new RateLimiter();
-  const sweep = setInterval(() => limiter.sweep(3600), 60_000);
-  sweep.unref();
+  collectStoreMetrics(store, metrics);
+  metrics.registry.onCollect(() => metrics.revokedTokens.set(verifier.revokedCount()));
 
   const lockFile = join(dirname(initial.file), LOCK_FILE_NAME);
   const lock = readLockSync(lockFile);
@@ -112,16 +139,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   log.info('connecting upstreams', { servers: Object.keys(policy().servers) });
   await upstreams.start();
 
-  const enforcer = new Enforcer({ policy, verifier, issuer: store.issuerKey(), store, upstreams, audit, metrics, limiter, log });
-  let revokedCount = revoked.length;
-  metrics.revokedTokens.set(revokedCount);
-  const revocations = watchRevocations(
-    store.paths.revocations,
-    (cti) => {
-      if (verifier.revoke(cti)) metrics.revokedTokens.set(++revokedCount);
-    },
-    { log },
-  );
+  const enforcer = new Enforcer({ policy, verifier, issuer: keys.issuerKey(), store, upstreams, audit, metrics, limiter: store.limiter, log });
 
   const pending = new Set<Promise<unknown>>();
   const status = backendStatus();
@@ -134,10 +152,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     metrics,
     log,
     backend: status.name,
-    revoke(cti) {
-      const added = store.revoke(cti);
-      verifier.revoke(cti);
-      return added;
+    store,
+    storeHealth: storeHealth(store, () => initial.onStoreFailure),
+    async revoke(cti, exp) {
+      // Here first: even if the store fails, this instance denies the token from now on.
+      const local = verifier.revoke(cti);
+      const stored = await store.revoke(cti, exp === undefined ? {} : { exp });
+      return stored || local;
     },
     ctiOf(ref) {
       try {
@@ -158,12 +179,28 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 50))]);
       }
       watcher.close();
-      revocations.close();
-      clearInterval(sweep);
+      await verifier.close();
       await audit.close();
       unlockAudit();
       await upstreams.close();
+      await store.close();
       log.info('capframe runtime stopped');
     },
   };
+}
+
+/**
+ * Waits (boundedly) for the store's revocations before serving. An embedded log that
+ * cannot be read refuses the start, as before; a Redis store that is not reachable yet
+ * lets the proxy listen, denying every call until the revocations are loaded.
+ */
+async function waitForRevocations(ready: Promise<void>, store: Store, log: Logger): Promise<void> {
+  const health = store.health();
+  if (store.kind === 'file' && !health.up && health.reason !== undefined) throw new CapframeError('store_error', health.reason);
+  let timer: NodeJS.Timeout | undefined;
+  const loaded = await Promise.race([ready.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), STORE_WAIT_MS)))]);
+  clearTimeout(timer);
+  if (loaded) return;
+  if (store.kind === 'file') throw new CapframeError('store_error', store.health().reason ?? `cannot read the revocations in ${store.location}`);
+  log.warn('store not reachable yet; listening, and denying every call until the revocations are loaded', { store: store.location, reason: store.health().reason });
 }

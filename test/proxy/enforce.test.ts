@@ -12,9 +12,10 @@ import { parsePolicy } from '../../src/policy/index.js';
 import { Enforcer } from '../../src/proxy/enforce.js';
 import { createLogger } from '../../src/proxy/log.js';
 import { createCapframeMetrics } from '../../src/proxy/metrics.js';
-import { RateLimiter } from '../../src/proxy/rate-limit.js';
 import { UpstreamPool } from '../../src/proxy/upstreams.js';
 import { openFileStore } from '../../src/store/file-store.js';
+import { openKeyStore } from '../../src/store/keys.js';
+import { MemoryRateLimiter } from '../../src/store/memory-rate-limit.js';
 import { mint } from '../../src/token/mint.js';
 import { createVerifier } from '../../src/verify/verifier.js';
 import { ROOT, tempDir } from '../helpers.js';
@@ -28,7 +29,8 @@ const policy = parsePolicy(`capframe:
     - { tool: database.query, ttl: 60 }
 `);
 const store = openFileStore(join(dir, 'state'));
-store.ensureIssuerKey();
+const keys = openKeyStore(join(dir, 'state'));
+keys.ensureIssuerKey();
 const logs: string[] = [];
 const log = createLogger({ write: (line) => logs.push(line) });
 const upstreams = new UpstreamPool(
@@ -39,19 +41,19 @@ const upstreams = new UpstreamPool(
 function enforcer(audit: AuditLog): Enforcer {
   return new Enforcer({
     policy: () => policy,
-    verifier: createVerifier({ keys: store.trustedKeys() }),
-    issuer: store.issuerKey(),
+    verifier: createVerifier({ keys: keys.trustedKeys() }),
+    issuer: keys.issuerKey(),
     store,
     upstreams,
     audit,
     metrics: createCapframeMetrics(),
-    limiter: new RateLimiter(),
+    limiter: new MemoryRateLimiter(),
     log,
   });
 }
 
 const upstreamCalls = () => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n').filter(Boolean).length : 0);
-const token = () => mint({ key: store.issuerKey(), tool: 'database.query', ttl: 60 }).token;
+const token = () => mint({ key: keys.issuerKey(), tool: 'database.query', ttl: 60 }).token;
 const sql = { sql: 'SELECT name FROM customers WHERE id = 1' };
 
 beforeAll(() => upstreams.start());

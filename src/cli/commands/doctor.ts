@@ -4,8 +4,9 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 
 import { backendStatus } from '../../backend/select.js';
-import { openStore } from '../context.js';
-import { out } from '../exit.js';
+import { openKeys } from '../context.js';
+import { EXIT_ERROR, out } from '../exit.js';
+import { storeReport } from '../store-report.js';
 import type { SetExit } from './index.js';
 
 function toolVersion(command: string): string {
@@ -16,13 +17,14 @@ function toolVersion(command: string): string {
 export function registerDoctor(program: Command, setExit: SetExit): void {
   program
     .command('doctor')
-    .description('show the backend in use and why, toolchain versions and the store path')
-    .option('--policy <file>', 'policy file (locates the state directory)')
+    .description('show the backend in use and why, toolchain versions, and the store (kind, where, reachable, revocations); exit 1 when the store cannot be read')
+    .option('--policy <file>', 'policy file (locates the state directory and the store)')
     .option('--state-dir <dir>', 'state directory (default .capframe)')
     .option('--json', 'print JSON')
     .action(async (opts: { policy?: string; stateDir?: string; json?: boolean }) => {
       const status = backendStatus();
-      const { store } = await openStore(opts);
+      const ctx = await openKeys(opts);
+      const store = await storeReport(ctx);
       const report = {
         backend: status.name,
         reason: status.reason,
@@ -33,12 +35,12 @@ export function registerDoctor(program: Command, setExit: SetExit): void {
         node_napi_version: process.versions.napi ?? null,
         rustc: toolVersion('rustc'),
         cargo: toolVersion('cargo'),
-        state_dir: store.stateDir,
-        issuer_key: existsSync(store.paths.issuerKey) ? store.paths.issuerKey : 'absent',
-        revoked_tokens: store.revokedIds().length,
+        state_dir: ctx.keys.stateDir,
+        issuer_key: existsSync(ctx.keys.paths.issuerKey) ? ctx.keys.paths.issuerKey : 'absent',
+        ...store,
       };
       if (opts.json === true) out(JSON.stringify(report));
       else for (const [k, v] of Object.entries(report)) out(`${k.padEnd(22)} ${v}`);
-      setExit(0);
+      setExit(store.store_reachable ? 0 : EXIT_ERROR);
     });
 }
