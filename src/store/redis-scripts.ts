@@ -37,3 +37,4 @@ end
 redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
 return 1`;
+
