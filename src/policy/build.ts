@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { parseHolderKey } from '../keys/keys.js';
 import { DEFAULT_MAX_DEPTH } from '../token/chain.js';
 import { isPlainObject } from './arg-path.js';
+import { normalizeHost, normalizeOrigin } from './allow-lists.js';
 import { compileConstraintList, NO_CONSTRAINTS, type ConstraintSet } from './constraints.js';
 import { createEngine } from './decide.js';
 import type { Problem } from './problem.js';
@@ -178,6 +179,18 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
   });
   const screen = Object.freeze({ tools: body.screen?.tools ?? true, allow: Object.freeze(screenAllow) as readonly string[] });
   if (!screen.tools) warnings.push('screen.tools is false: upstream tool definitions are served to the model without screening for injected instructions or hidden characters');
+  const allowedOrigins: string[] = [];
+  body.allowed_origins?.forEach((text, i) => {
+    const r = normalizeOrigin(text);
+    if ('error' in r) problems.push({ path: at('allowed_origins', i), message: r.error });
+    else allowedOrigins.push(r.value);
+  });
+  const allowedHosts: string[] = [];
+  body.allowed_hosts?.forEach((text, i) => {
+    const r = normalizeHost(text);
+    if ('error' in r) problems.push({ path: at('allowed_hosts', i), message: r.error });
+    else allowedHosts.push(r.value);
+  });
 
   if (problems.length > 0) return { problems };
   for (const [name, lines] of labelLines) {
@@ -211,6 +224,8 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     maxDelegationDepth: body.max_delegation_depth ?? DEFAULT_MAX_DEPTH,
     audit: Object.freeze(audit),
     screen,
+    allowedOrigins: Object.freeze(allowedOrigins),
+    allowedHosts: Object.freeze(allowedHosts),
     warnings: Object.freeze(warnings) as string[],
     decide: engine.decide,
     grant: engine.grant,

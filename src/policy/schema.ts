@@ -119,6 +119,8 @@ const body = strict({
     .number()
     .refine((n) => Number.isSafeInteger(n) && n >= 0 && n <= 16, { error: 'max_delegation_depth must be a whole number from 0 (no delegated tokens) to 16' })
     .optional(),
+  allowed_origins: z.array(nonEmpty('origin'), { error: 'expected a list of origins such as ["https://console.example.com"]' }).optional(),
+  allowed_hosts: z.array(nonEmpty('host'), { error: 'expected a list of host names such as ["mcp.example.com"]' }).optional(),
   /** The Redis store's settings (the store itself is `store:` or CAPFRAME_REDIS_URL). */
   redis: strict({
     prefix: z

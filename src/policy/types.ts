@@ -145,6 +145,10 @@ export interface Policy {
    * names served despite that.
    */
   screen: { tools: boolean; allow: readonly string[] };
+  /** Browser origins `serve` accepts beyond loopback ones, normalized (`scheme://host[:port]`). */
+  allowedOrigins: readonly string[];
+  /** `Host` header values `serve` accepts beyond loopback names, lower case. */
+  allowedHosts: readonly string[];
   /** Things that load but deserve attention, e.g. `default_policy: allow`. */
   warnings: string[];
   decide(input: DecideInput): Decision;

@@ -365,6 +365,10 @@ export interface CapframeMetrics {
   /** Upstream tools not served: screened as poisoned (and not allowed), or with an invalid MCP name. */
   toolsWithheld: Gauge<'server'>;
   revokedTokens: Gauge;
+  /** Requests refused at the HTTP edge before any MCP handling, by reason. */
+  httpRefused: Counter<'reason'>;
+  /** Open MCP sessions. */
+  sessionsOpen: Gauge;
   /** Whether the store answers and its revocation feed is current (1) or not (0), by kind. */
   storeUp: Gauge<'kind'>;
   /** Times the store's connection came back after a loss. */
@@ -419,6 +423,15 @@ export function createCapframeMetrics(): CapframeMetrics {
     revokedTokens: registry.gauge({
       name: 'capframe_revoked_tokens',
       help: 'Number of revoked token ids known to this instance.',
+    }),
+    httpRefused: registry.counter({
+      name: 'capframe_http_refused_total',
+      help: 'HTTP requests refused before any MCP handling, by reason (origin, host, unauthenticated, session_not_found, session_limit_*).',
+      labelNames: ['reason'],
+    }),
+    sessionsOpen: registry.gauge({
+      name: 'capframe_sessions_open',
+      help: 'Open MCP sessions.',
     }),
     storeUp: registry.gauge({
       name: 'capframe_store_up',

@@ -19,9 +19,10 @@ import type { Store } from '../store/types.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
 import { Enforcer } from './enforce.js';
+import { StateSince, upstreamHealth, type HealthContributor } from './health.js';
 import { createLogger, type Logger } from './log.js';
 import { createCapframeMetrics, type CapframeMetrics } from './metrics.js';
-import { collectStoreMetrics, storeHealth, type StoreHealthContributor } from './store-health.js';
+import { collectStoreMetrics, storeHealth } from './store-health.js';
 import { UpstreamPool } from './upstreams.js';
 
 /** How long start-up waits for the store's revocations before listening anyway (calls are denied until they load). */
@@ -47,8 +48,8 @@ export interface Runtime {
   readonly backend: string;
   /** The store (embedded or Redis). */
   readonly store: Store;
-  /** The store's part of /healthz (503 `degraded` while it is down). */
-  readonly storeHealth: StoreHealthContributor;
+  /** The parts `/healthz` reports on (the upstreams and the store); it answers 503 while one is not ok. */
+  readonly health: readonly HealthContributor[];
   /**
    * Revokes in this instance at once, then through the store (durable, and pushed to
    * every instance and follower). Rejects when the store could not record it: the
@@ -124,12 +125,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const lockFile = join(dirname(initial.file), LOCK_FILE_NAME);
   const lock = readLockSync(lockFile);
   if (lock !== undefined) log.info('tool definitions pinned', { lock: lockFile, tools: Object.keys(lock.tools).length });
+  const upstreamSince = new StateSince();
   const upstreams = new UpstreamPool(policy().servers, {
     cwd: dirname(initial.file),
     defaultTimeoutMs: options.defaultTimeoutMs ?? 30_000,
     ...(lock !== undefined && { lock }),
     log,
-    onChange: (server, up) => metrics.upstreamUp.labels(server).set(up ? 1 : 0),
+    onChange: (server, up) => {
+      metrics.upstreamUp.labels(server).set(up ? 1 : 0);
+      upstreamSince.mark(server, up);
+    },
     screen: () => policy().screen,
   });
   metrics.registry.onCollect(() => {
@@ -153,12 +158,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log,
     backend: status.name,
     store,
-    storeHealth: storeHealth(store, () => initial.onStoreFailure),
+    health: [upstreamHealth(upstreams, upstreamSince), storeHealth(store, () => initial.onStoreFailure)],
     async revoke(cti, exp) {
       // Here first: even if the store fails, this instance denies the token from now on.
-      const local = verifier.revoke(cti);
-      const stored = await store.revoke(cti, exp === undefined ? {} : { exp });
-      return stored || local;
+      verifier.revoke(cti);
+      return store.revoke(cti, exp === undefined ? {} : { exp });
     },
     ctiOf(ref) {
       try {

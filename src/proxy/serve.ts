@@ -8,10 +8,13 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 
 import { parseWholeNumber } from '../cli/args.js';
 import { CapframeError } from '../errors.js';
+import { isLoopbackAddress } from '../http/origin.js';
+import { createHttpServer } from '../http/server.js';
+import { normalizeHost, normalizeOrigin } from '../policy/allow-lists.js';
 import { authenticate } from './auth.js';
-import { createHttpServer } from './http.js';
 import { createSessionServer } from './mcp-server.js';
 import { startRuntime, type Runtime } from './runtime.js';
+import { DEFAULT_SESSION_LIMITS, type SessionLimits } from './sessions.js';
 
 export interface ServeOptions {
   policy: string;
@@ -22,6 +25,37 @@ export interface ServeOptions {
   jsonResponse?: boolean;
   auditLog?: string;
   maxSessions?: string;
+  maxSessionsPerAgent?: string;
+  maxAnonymousSessions?: string;
+  /** Seconds a session may stay without a request after its initialize. */
+  sessionHandshakeTimeout?: string;
+  /** Seconds a session may stay without any request. */
+  sessionIdleTimeout?: string;
+  /** `--allowed-origin`, repeatable. */
+  allowedOrigin?: string[];
+  /** `--allowed-host`, repeatable. */
+  allowedHost?: string[];
+}
+
+function sessionLimits(opts: ServeOptions): SessionLimits {
+  const d = DEFAULT_SESSION_LIMITS;
+  const count = (value: string | undefined, flag: string, fallback: number) => (value === undefined ? fallback : parseWholeNumber(value, flag));
+  return {
+    total: count(opts.maxSessions, '--max-sessions', d.total),
+    perAgent: count(opts.maxSessionsPerAgent, '--max-sessions-per-agent', d.perAgent),
+    anonymous: count(opts.maxAnonymousSessions, '--max-anonymous-sessions', d.anonymous),
+    handshakeMs: count(opts.sessionHandshakeTimeout, '--session-handshake-timeout', d.handshakeMs / 1000) * 1000,
+    idleMs: count(opts.sessionIdleTimeout, '--session-idle-timeout', d.idleMs / 1000) * 1000,
+  };
+}
+
+/** Each `--allowed-origin` / `--allowed-host` value, normalized, or an error naming the flag. */
+function allowList(values: string[] | undefined, flag: string, normalize: (text: string) => { value: string } | { error: string }): string[] {
+  return (values ?? []).map((text) => {
+    const r = normalize(text);
+    if ('error' in r) throw new CapframeError('invalid_argument', `${flag}: ${r.error}`);
+    return r.value;
+  });
 }
 
 /** Runs until SIGTERM/SIGINT: drains in-flight calls, flushes the audit log, exits 0. */
@@ -29,6 +63,9 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
   if (opts.stdio !== true && opts.port === undefined) throw new CapframeError('invalid_argument', 'pass --port <n> (HTTP) or --stdio');
   const port = opts.port === undefined ? 0 : parseWholeNumber(opts.port, '--port', 0);
   const maxBodyBytes = parseWholeNumber(opts.maxBody, '--max-body');
+  const sessions = sessionLimits(opts);
+  const allowedOrigins = allowList(opts.allowedOrigin, '--allowed-origin', normalizeOrigin);
+  const allowedHosts = allowList(opts.allowedHost, '--allowed-host', normalizeHost);
   const rt = await startRuntime({ policyFile: opts.policy, ...(opts.auditLog !== undefined && { auditLog: opts.auditLog }) });
   process.on('SIGHUP', () => void rt.reloadPolicy());
 
@@ -57,8 +94,7 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
     return;
   }
 
-  const maxSessions = parseWholeNumber(opts.maxSessions ?? '10000', '--max-sessions');
-  const http = createHttpServer(rt, { maxBodyBytes, jsonResponse: opts.jsonResponse === true, maxSessions, sessionIdleMs: 30 * 60_000 });
+  const http = createHttpServer(rt, { maxBodyBytes, jsonResponse: opts.jsonResponse === true, sessions, allowedOrigins, allowedHosts });
   const stop = stopWith(() => {
     http.close();
     http.closeIdleConnections();
@@ -82,6 +118,18 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
   const address = http.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/mcp`;
   rt.log.info('listening', { url });
+  if (!isLoopbackAddress(address.address)) {
+    const policy = rt.policy();
+    const origins = allowedOrigins.length + policy.allowedOrigins.length;
+    const hosts = allowedHosts.length + policy.allowedHosts.length;
+    if (origins === 0 || hosts === 0) {
+      rt.log.warn('listening beyond loopback: every host that reaches this address can open sessions', {
+        address: address.address,
+        host_header: hosts === 0 ? 'not checked; list the names clients use in allowed_hosts (policy) or --allowed-host' : 'checked against allowed_hosts',
+        origin_header: origins === 0 ? 'browser requests (with an Origin) are refused; list trusted origins in allowed_origins or --allowed-origin' : 'checked against allowed_origins',
+      });
+    }
+  }
   onListening?.(url, rt);
 }
 

@@ -4,13 +4,8 @@
  * never its address or an error text.
  */
 import type { OnStoreFailure, Store } from '../store/types.js';
+import type { HealthContributor } from './health.js';
 import type { CapframeMetrics } from './metrics.js';
-
-/** Shaped like the other /healthz contributors: `ok` false makes the answer 503 `degraded`. */
-export interface StoreHealthContributor {
-  readonly name: 'store';
-  check(): { ok: boolean; detail: StoreHealthDetail };
-}
 
 export interface StoreHealthDetail {
   kind: 'file' | 'redis';
@@ -21,7 +16,8 @@ export interface StoreHealthDetail {
   reconnects: number;
 }
 
-export function storeHealth(store: Store, onStoreFailure: () => OnStoreFailure): StoreHealthContributor {
+/** The store under `store` in /healthz: `ok` false (503 `degraded`) while it is down. */
+export function storeHealth(store: Store, onStoreFailure: () => OnStoreFailure): HealthContributor {
   return {
     name: 'store',
     check() {

@@ -318,8 +318,18 @@ describe.each(KINDS)('agents: authentication, auto_mint and token binding over %
 
   it('an unknown agent key, or none, is DENIED agent_unknown even with a valid token', async () => {
     const valid = await requestToken(alice, 'database.query');
+    const unknownKey = randomBytes(24).toString('base64url');
+    if (kind === 'http') {
+      // Over HTTP the stranger gets no session at all: 401 before the MCP layer (test/http/sessions.test.ts).
+      const before = env.calls().length;
+      for (const key of [unknownKey, undefined]) {
+        await expect(proxy.connect(key === undefined ? {} : { agentKey: key })).rejects.toThrow(/agent_unknown/);
+      }
+      expect(env.calls().length).toBe(before);
+      return;
+    }
     // Started together: over stdio each is its own `serve --stdio` process.
-    const strangers = await Promise.all([proxy.connect({ agentKey: randomBytes(24).toString('base64url') }), proxy.connect()]);
+    const strangers = await Promise.all([proxy.connect({ agentKey: unknownKey }), proxy.connect()]);
     for (const stranger of strangers) {
       expect(await toolNames(stranger)).toEqual(['capframe.request_token']);
       await expectDenied(env, () => call(stranger, 'database.query', { sql: GB_CUSTOMERS }, valid.token), 'agent_unknown');

@@ -266,17 +266,35 @@ export function upstreamCalls(file: string): CallLogLine[] {
     .map((l) => JSON.parse(l) as CallLogLine);
 }
 
+/** One upstream as /healthz shows it: no pid, no command line, no error text. */
 export interface UpstreamHealth {
   up: boolean;
   tools: number;
   restarts: number;
-  pid?: number;
+  /** When it last went up or down (ISO 8601). */
+  since?: string;
 }
 
-export async function healthz(base: string): Promise<{ status: string; backend: string; upstreams: Record<string, UpstreamHealth> }> {
+export interface Health {
+  /** 200 while every upstream is up, 503 while one is down. */
+  httpStatus: number;
+  status: 'ok' | 'degraded';
+  backend: string;
+  upstreams: Record<string, UpstreamHealth>;
+}
+
+/** GET /healthz; 200 (ok) and 503 (degraded) are both answers, anything else throws. */
+export async function healthz(base: string): Promise<Health> {
   const res = await fetch(`${base}/healthz`);
-  if (res.status !== 200) throw new Error(`/healthz answered ${res.status}`);
-  return (await res.json()) as { status: string; backend: string; upstreams: Record<string, UpstreamHealth> };
+  if (res.status !== 200 && res.status !== 503) throw new Error(`/healthz answered ${res.status}`);
+  return { httpStatus: res.status, ...((await res.json()) as Omit<Health, 'httpStatus'>) };
+}
+
+/** The pid of a stdio upstream's current child, from serve's latest "upstream connected" log line. */
+export function upstreamPid(served: Served, server: string): number {
+  const line = served.logs().filter((l) => l.msg === 'upstream connected' && l.server === server).at(-1);
+  if (typeof line?.pid !== 'number') throw new Error(`serve logged no pid for upstream "${server}"; stderr:\n${served.stderr()}`);
+  return line.pid;
 }
 
 export async function metricsText(base: string): Promise<string> {

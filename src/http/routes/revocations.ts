@@ -1,0 +1,51 @@
+/** `POST /v1/revocations` (admin key): revokes a token through the running server. */
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+import { tokenId } from '../../token/claims.js';
+import { claimedExpiry } from '../../verify/token-id.js';
+import { bearerOf } from '../../proxy/auth.js';
+import { NOT_JSON, discardBody, readJson, sendJson } from '../body.js';
+import type { RouteFamily } from '../context.js';
+
+/** Constant-time equality of a presented secret and the expected one (never equal to an empty one). */
+function sameSecret(presented: string | undefined, expected: string | undefined): boolean {
+  if (presented === undefined || expected === undefined || expected === '') return false;
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export const revocationRoutes: RouteFamily = ({ rt, options }) => [
+  {
+    method: 'POST',
+    path: '/v1/revocations',
+    handler: async (req, res) => {
+      if (!sameSecret(bearerOf(req.headers.authorization), process.env.CAPFRAME_ADMIN_KEY)) {
+        sendJson(res, 401, { error: 'POST /v1/revocations needs Authorization: Bearer <CAPFRAME_ADMIN_KEY>' }, { 'www-authenticate': 'Bearer realm="capframe-admin"' });
+        discardBody(req);
+        return;
+      }
+      const parsed = (await readJson(req, options.maxBodyBytes)) as { id?: unknown; token?: unknown } | null | typeof NOT_JSON;
+      if (parsed === NOT_JSON) {
+        sendJson(res, 400, { error: 'body must be JSON: {id: "tok_…"} or {token: "cf1.…"}' });
+        return;
+      }
+      const ref = parsed?.id ?? parsed?.token;
+      const cti = typeof ref === 'string' ? rt.ctiOf(ref) : undefined;
+      if (cti === undefined) {
+        sendJson(res, 400, { error: 'body must name a token: {id: "tok_…"} or {token: "cf1.…"}' });
+        return;
+      }
+      let added: boolean;
+      try {
+        added = await rt.revoke(cti, claimedExpiry(ref as string));
+      } catch (error) {
+        // Never a success that did not happen: this instance denies the token, the store does not know.
+        rt.log.error('revocation not stored', { id: tokenId(cti), error: (error as Error).message });
+        sendJson(res, 503, { error: `${tokenId(cti)} is revoked in this instance only: the store could not record it (${(error as Error).message}); retry` });
+        return;
+      }
+      sendJson(res, 200, { revoked: tokenId(cti), new: added });
+    },
+  },
+];
