@@ -1,5 +1,7 @@
 /** The store as `capframe doctor` shows it: kind, where (never a password), whether it answers, revocations. */
 import { openStore, redisUrlOf, storeOptionsFor } from '../store/open.js';
+import { serverProblems } from '../store/redis-client.js';
+import type { RedisStore } from '../store/redis-store.js';
 import { redactRedisUrl } from '../store/redis-url.js';
 import type { CliContext } from './context.js';
 
@@ -10,6 +12,8 @@ export interface StoreReport {
   store_from: string;
   store_reachable: boolean;
   store_error?: string;
+  /** What this Redis would do to the store (evictions, an old version). */
+  store_warnings?: string[];
   revoked_tokens: number | null;
 }
 
@@ -23,7 +27,9 @@ export async function storeReport(ctx: CliContext): Promise<StoreReport> {
   try {
     const store = await openStore(ctx.policy !== undefined ? storeOptionsFor(ctx.policy) : { stateDir: ctx.keys.stateDir, ...(redis !== undefined && { url: redis.url }) });
     try {
-      return { ...where, store_reachable: true, revoked_tokens: (await store.revokedIds()).length };
+      const revoked = (await store.revokedIds()).length;
+      const warnings = store.kind === 'redis' ? await serverProblems((store as RedisStore).client) : [];
+      return { ...where, store_reachable: true, ...(warnings.length > 0 && { store_warnings: warnings }), revoked_tokens: revoked };
     } finally {
       await store.close();
     }

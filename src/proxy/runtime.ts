@@ -14,7 +14,8 @@ import { LOCK_FILE_NAME, readLockSync } from '../discover/lock.js';
 import { watchPolicy } from '../policy/index.js';
 import type { Policy } from '../policy/types.js';
 import { openKeyStore } from '../store/keys.js';
-import { openStore, storeOptionsFor } from '../store/open.js';
+import { importEmbeddedRevocations } from '../store/import-embedded.js';
+import { maxTokenTtl, openStore, storeOptionsFor } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
@@ -105,6 +106,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     store = opened;
     undo.push(() => opened.close());
     log.info('store opened', { store: store.kind, location: store.location, on_store_failure: initial.onStoreFailure });
+    if (store.kind === 'redis') {
+      if (store.health().up) {
+        const imported = await importEmbeddedRevocations(initial.stateDir, store, maxTokenTtl(initial));
+        if (imported > 0) log.info('copied recent revocations of the embedded store into redis', { count: imported, state_dir: initial.stateDir });
+      } else {
+        log.warn('redis unreachable at start: recent revocations of the embedded store (if any) were not copied into it', { state_dir: initial.stateDir });
+      }
+    }
     const following = createVerifier({ keys: keys.trustedKeys(), nonceStore: store.nonces, revocations: store, onStoreFailure: initial.onStoreFailure });
     verifier = following;
     undo.push(() => following.close());

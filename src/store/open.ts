@@ -6,7 +6,6 @@ import { DEFAULT_TTL } from '../policy/decide.js';
 import type { Policy } from '../policy/types.js';
 import { openFileStore } from './file-store.js';
 import { DEFAULT_REDIS_PREFIX, DEFAULT_REVOCATION_GRACE, openRedisStore } from './redis-store.js';
-import { redactRedisUrl } from './redis-url.js';
 import type { OnStoreFailure, Store, StoreLog } from './types.js';
 
 export interface OpenStoreOptions {
@@ -74,7 +73,3 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   });
 }
 
-/** A store's location, safe to print. */
-export function describeStore(url: string | undefined, stateDir: string): string {
-  return url === undefined ? stateDir : redactRedisUrl(url);
-}

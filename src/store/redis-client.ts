@@ -91,9 +91,25 @@ export function connectOnce(client: Redis, where: string, timeoutMs: number): Pr
   });
 }
 
-/** The server's version as [major, minor], from INFO server. */
-export async function serverVersion(client: Redis): Promise<[number, number]> {
+/**
+ * What this Redis would do to the store's keys, in words, or undefined when it is fine:
+ * an eviction policy can drop the revocation set or live replay nonces (fail open), and
+ * a version before 6.2 lacks commands the scripts use. CONFIG may be disabled (managed
+ * services): then only the version is checked.
+ */
+export async function serverProblems(client: Redis): Promise<string[]> {
+  const problems: string[] = [];
   const info = await client.info('server');
   const m = /^redis_version:(\d+)\.(\d+)/m.exec(info);
-  return m === null ? [0, 0] : [Number(m[1]), Number(m[2])];
+  const [major, minor] = m === null ? [0, 0] : [Number(m[1]), Number(m[2])];
+  if (major < 6 || (major === 6 && minor < 2)) problems.push(`Redis ${major}.${minor} is older than 6.2: the store needs ZADD GT and SET PXAT`);
+  try {
+    const [, policy] = (await client.config('GET', 'maxmemory-policy')) as [string, string | undefined];
+    if (policy !== undefined && policy !== 'noeviction') {
+      problems.push(`maxmemory-policy is ${policy}: under memory pressure Redis may evict revocations or replay nonces; set maxmemory-policy noeviction`);
+    }
+  } catch {
+    // CONFIG renamed or disabled: nothing more to learn here.
+  }
+  return problems;
 }

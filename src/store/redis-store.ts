@@ -26,7 +26,7 @@ import { HealthState } from './health-state.js';
 import { ledgerEntry, parseLedgerEntry } from './ledger.js';
 import { MemoryRateLimiter } from './memory-rate-limit.js';
 import { createMemoryNonceStore, type NonceStore } from './nonces.js';
-import { connectOnce, createRedisClient, serverVersion, type Redis } from './redis-client.js';
+import { connectOnce, createRedisClient, serverProblems, type Redis } from './redis-client.js';
 import { loadRevoked, RedisRevocationFeed } from './redis-revocations.js';
 import { RATE_LIMIT_SCRIPT, REVOKE_SCRIPT, TRIM_SCRIPT } from './redis-scripts.js';
 import { parseRedisUrl } from './redis-url.js';
@@ -160,10 +160,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   });
   const connecting = connectOnce(client, where, clientOptions.connectTimeoutMs);
   connecting.catch(() => undefined);
-  void connecting.then(async () => {
-    const [major, minor] = await serverVersion(client);
-    if (major < 6 || (major === 6 && minor < 2)) log?.error('this Redis is older than 6.2; revocations and rate limits need ZADD GT and SET PXAT', { store: where, version: `${major}.${minor}` });
-  }).catch(() => undefined);
+  void connecting
+    .then(async () => {
+      for (const problem of await serverProblems(client)) log?.error(`redis store: ${problem}`, { store: where });
+    })
+    .catch(() => undefined);
 
   let trimmer: NodeJS.Timeout | undefined;
   if (longLived && (options.trimEveryMs ?? 10_000) > 0) {
@@ -179,6 +180,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     trimmer.unref();
   }
 
+  /** A command that timed out means a connection that may be half-open: drop it and reconnect (the store is down until then). */
+  function afterError(error: unknown): void {
+    if (longLived && error instanceof Error && /timed out/i.test(error.message) && client.status === 'ready') {
+      log?.warn('redis store command timed out; reconnecting', { store: where });
+      client.disconnect(true);
+    }
+  }
+
   /** A store operation: Redis's answer, or `fallback` under use_cached when Redis cannot give one. */
   async function withFallback<T>(op: () => Promise<T>, fallback: () => T, what: string): Promise<T> {
     if (!commandsUp) {
@@ -188,6 +197,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     try {
       return await op();
     } catch (error) {
+      afterError(error);
       if (useCached && !(error instanceof Error && error.name === 'ReplyError')) {
         log?.warn(`redis store: ${what} served from memory (on_store_failure: use_cached)`, { store: where, error: (error as Error).message });
         return fallback();
@@ -231,6 +241,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     try {
       return await op();
     } catch (error) {
+      afterError(error);
       throw error instanceof CapframeError ? error : unreachable(where, error);
     }
   }
