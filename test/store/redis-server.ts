@@ -110,6 +110,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   const launch = async (): Promise<void> => {
     log = '';
     child = spawn(REDIS_SERVER, args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const spawned = child;
+    children.add(spawned);
+    spawned.once('exit', () => children.delete(spawned));
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${log}`))));
@@ -157,6 +160,11 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
 }
 
 const running = new Set<RedisServer>();
+const children = new Set<ChildProcess>();
+// A test file that dies without its afterAll must not leave redis-servers behind.
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 /** Stops every redis-server this process started (afterAll). */
 export async function stopAllRedis(): Promise<void> {
