@@ -41,13 +41,24 @@ export interface RedisServer {
   start(): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (released before it is returned: there is a small race, so callers retry). */
+/**
+ * A free TCP port on 127.0.0.1, below the kernel's ephemeral range (32768 and up): a
+ * server restarted on it must find it still free, and ports the kernel hands out to
+ * other processes' `listen(0)` and outgoing connections never land there.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
+  }
 }
 
 async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
