@@ -17,6 +17,8 @@ import { openKeyStore } from '../store/keys.js';
 import { importEmbeddedRevocations } from '../store/import-embedded.js';
 import { maxTokenTtl, openStore, storeOptionsFor } from '../store/open.js';
 import type { Store } from '../store/types.js';
+import type { NonceStore } from '../store/nonces.js';
+import { MAX_DEPTH_LIMIT } from '../token/chain.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
 import { Enforcer } from './enforce.js';
@@ -38,6 +40,8 @@ export interface RuntimeOptions {
   drainMs?: number;
   /** Audit log path, overriding the policy's `audit.path` and `<state_dir>/audit.log`. */
   auditLog?: string;
+  /** Where holder-proof nonces are claimed (default: in memory, for this process). */
+  nonceStore?: NonceStore;
 }
 
 export interface Runtime {
@@ -114,7 +118,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         log.warn('redis unreachable at start: recent revocations of the embedded store (if any) were not copied into it', { state_dir: initial.stateDir });
       }
     }
-    const following = createVerifier({ keys: keys.trustedKeys(), nonceStore: store.nonces, revocations: store, onStoreFailure: initial.onStoreFailure });
+    // Holder-proof nonces: the store's (in memory when embedded, shared in Redis), unless the caller injects one.
+    // The verifier accepts any chain depth the format allows; the enforcer applies the
+    // policy's max_delegation_depth per call, so a reload changes it at once.
+    const following = createVerifier({
+      keys: keys.trustedKeys(),
+      nonceStore: options.nonceStore ?? store.nonces,
+      maxDepth: MAX_DEPTH_LIMIT,
+      revocations: store,
+      onStoreFailure: initial.onStoreFailure,
+    });
     verifier = following;
     undo.push(() => following.close());
     await waitForRevocations(verifier.ready(), store, log);
