@@ -67,5 +67,14 @@ try {
   console.log(`\n(proxy benchmark failed: ${error.message})`);
 }
 
+try {
+  const { printFleet, runFleetBench } = await import('./fleet.mjs');
+  const fleet = await runFleetBench();
+  printFleet(fleet);
+  results.sections.fleet = fleet;
+} catch (error) {
+  console.log(`\n(fleet benchmark failed: ${error.message})`);
+}
+
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 console.log('\nwrote bench/results.json');

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'policy_not_found'
   | 'not_granted'
   | 'store_error'
+  | 'store_unavailable'
   | 'backend_unavailable'
   | 'unknown_token'
   | 'upstream_unavailable'

@@ -16,6 +16,7 @@ import { CapframeError } from './errors.js';
 import { isRecord } from './lib/is-record.js';
 import { denial, PROOF_META_KEY, TOKEN_META_KEY } from './mcp/meta.js';
 import type { NonceStore } from './store/nonces.js';
+import type { OnStoreFailure, RevocationSource } from './store/types.js';
 import { deny, type Decision } from './verify/decision.js';
 import { createVerifier, type Verifier } from './verify/verifier.js';
 
@@ -28,7 +29,17 @@ export interface GuardOptions {
   /** Token ids (`tok_…` or 16-byte cti) to treat as revoked from the start. */
   revoked?: Iterable<Uint8Array | string>;
   /**
-   * A verifier you own, instead of `keys`/`revoked`/`nonceStore`/`maxDepth`: call
+   * Follow a store's revocations (SPEC §7): a state directory, a `redis://`/`rediss://`
+   * URL, or a store from `openStore()`. A token revoked anywhere (`capframe revoke`,
+   * `POST /v1/revocations` on any proxy) is denied here from the next call on. Until the
+   * existing revocations are loaded, and while the feed is down, every call is denied
+   * `internal_error` (see `onStoreFailure`). The feed stops when the server is closed.
+   */
+  revocations?: string | RevocationSource;
+  /** While the revocation feed is down after it loaded: 'deny' (default) or 'use_cached'. */
+  onStoreFailure?: OnStoreFailure;
+  /**
+   * A verifier you own, instead of `keys`/`revoked`/`revocations`/`nonceStore`/`maxDepth`: call
    * `verifier.revoke(id)` and the guarded server denies that token — and every token
    * delegated from it — on its next call.
    */
@@ -64,6 +75,7 @@ type RawHandler = (request: unknown, extra: unknown) => Promise<unknown>;
 interface ProtocolInternals {
   _requestHandlers?: unknown;
   fallbackRequestHandler?: RawHandler;
+  close?: () => Promise<void>;
 }
 
 const TOOLS_CALL = 'tools/call';
@@ -96,7 +108,11 @@ const GUARDED = Symbol.for('capframe.guarded');
  * server.registerTool('query', { inputSchema: { sql: z.string() } }, async ({ sql }) => run(sql));
  *
  * @example
- * // Revocation: own the verifier.
+ * // Revocation everywhere: follow the store's feed (Redis pub/sub or the state directory's log).
+ * capframeGuard(server, { keys: [publicKey], revocations: process.env.CAPFRAME_REDIS_URL ?? '.capframe', prefix: 'database.' });
+ *
+ * @example
+ * // Revocation by hand: own the verifier.
  * const verifier = createVerifier({ keys: [publicKey] });
  * capframeGuard(server, { verifier });
  * verifier.revoke('tok_…'); // denied from the next call on
@@ -213,7 +229,22 @@ export function capframeGuard<T extends McpServer | Server>(server: T, options: 
     },
   });
 
+  if (options.verifier === undefined && options.revocations !== undefined) stopFeedOnClose(protocol, verifier);
+
   return server;
+}
+
+/** Closing the server stops the revocation feed the guard opened (its connections would keep the process alive). */
+function stopFeedOnClose(protocol: ProtocolInternals, verifier: Verifier): void {
+  const close = protocol.close;
+  if (typeof close !== 'function') return;
+  protocol.close = async function (this: unknown) {
+    try {
+      await close.call(this);
+    } finally {
+      await verifier.close();
+    }
+  };
 }
 
 function verifierOf(options: GuardOptions): Verifier {
@@ -221,8 +252,8 @@ function verifierOf(options: GuardOptions): Verifier {
     throw new CapframeError('invalid_argument', 'capframeGuard: options must be an object with keys or verifier');
   }
   if (options.verifier !== undefined) {
-    if (options.keys !== undefined || options.revoked !== undefined || options.nonceStore !== undefined || options.maxDepth !== undefined) {
-      throw new CapframeError('invalid_argument', 'capframeGuard: pass either options.verifier or options.keys/revoked/nonceStore/maxDepth, not both');
+    if (options.keys !== undefined || options.revoked !== undefined || options.revocations !== undefined || options.onStoreFailure !== undefined || options.nonceStore !== undefined || options.maxDepth !== undefined) {
+      throw new CapframeError('invalid_argument', 'capframeGuard: pass either options.verifier or options.keys/revoked/revocations/onStoreFailure/nonceStore/maxDepth, not both');
     }
     if (typeof options.verifier?.verifyAsync !== 'function') {
       throw new CapframeError('invalid_argument', 'capframeGuard: options.verifier must come from createVerifier()');
@@ -235,6 +266,8 @@ function verifierOf(options: GuardOptions): Verifier {
   return createVerifier({
     keys: options.keys,
     ...(options.revoked !== undefined && { revoked: options.revoked }),
+    ...(options.revocations !== undefined && { revocations: options.revocations }),
+    ...(options.onStoreFailure !== undefined && { onStoreFailure: options.onStoreFailure }),
     ...(options.nonceStore !== undefined && { nonceStore: options.nonceStore }),
     ...(options.maxDepth !== undefined && { maxDepth: options.maxDepth }),
   });

@@ -18,6 +18,11 @@ export { verify, type VerifyOptions } from './verify/verify.js';
 export type { Decision, DecisionCode } from './verify/decision.js';
 export { backendStatus, type BackendStatus } from './backend/select.js';
 export { openFileStore, type FileStore } from './store/file-store.js';
+export { openKeyStore, type KeyStore } from './store/keys.js';
+export { openRedisStore, type RedisStore, type RedisStoreOptions } from './store/redis-store.js';
+export { openStore, type OpenStoreOptions } from './store/open.js';
+export type { LedgerEntry, OnStoreFailure, RateLimit, RateLimiter, RevocationSource, Store, StoreHealth } from './store/types.js';
+export { followRevocations, type FollowRevocationsOptions } from './verify/follow-revocations.js';
 export { capframeGuard, type GuardOptions } from './guard.js';
 export {
   capframeClient,

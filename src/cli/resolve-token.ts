@@ -1,13 +1,13 @@
 /** The CLI accepts a `tok_` id wherever it accepts a token. */
 import { CapframeError } from '../errors.js';
-import type { FileStore } from '../store/file-store.js';
+import type { Store } from '../store/types.js';
 
-export function resolveToken(store: FileStore, input: string): string {
+export async function resolveToken(store: Store, input: string): Promise<string> {
   const text = input.trim();
   if (!text.startsWith('tok_')) return text;
-  const entry = store.findToken(text);
+  const entry = await store.findToken(text);
   if (entry === undefined) {
-    throw new CapframeError('unknown_token', `no token with id ${text} in ${store.paths.ledger}`);
+    throw new CapframeError('unknown_token', `no token with id ${text} in the ledger of ${store.location}`);
   }
   return entry.token;
 }

@@ -6,7 +6,9 @@
 import { open } from 'node:fs/promises';
 
 import { readTail } from '../audit/lines.js';
-import type { FileStore, LedgerEntry } from '../store/file-store.js';
+import type { FileStore } from '../store/file-store.js';
+import type { LedgerEntry, Store } from '../store/types.js';
+import { tokenId } from '../token/claims.js';
 
 /** One issued token as the console shows it (never the token itself). */
 export interface IssuedTokenEntry {
@@ -44,6 +46,9 @@ export interface ConsoleLedger {
 
 /** A cursor that is not one this ledger handed out. */
 export class BadCursor extends Error {}
+
+/** The store cannot list this (the console says so instead of showing an empty list). */
+export class LedgerUnavailable extends Error {}
 
 /**
  * The embedded store's ledger (`tokens.jsonl`) and revocation log (`revocations.log`),
@@ -110,4 +115,31 @@ async function pageOf<T>(path: string, query: PageQuery, parse: (line: string) =
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Any other store (Redis): revocations in force, a page at a time in id order (the
+ * store keeps them as a set, not a log); issued tokens cannot be listed, because the
+ * Redis ledger keeps each entry under its id until the token expires, with no index.
+ *
+ * @example
+ * const ledger = storeLedger(rt.store);
+ * const { items } = await ledger.revocations({ limit: 50 });
+ */
+export function storeLedger(store: Pick<Store, 'revokedIds' | 'kind'>): ConsoleLedger {
+  return {
+    issued: () =>
+      Promise.reject(
+        new LedgerUnavailable(`the ${store.kind} store keeps issued tokens by id only, until they expire; look one up with \`capframe verify --token tok_…\``),
+      ),
+    async revocations(query) {
+      const ids = (await store.revokedIds()).map(tokenId).sort();
+      if (query.before !== undefined && !query.before.startsWith('tok_')) throw new BadCursor(`not a cursor of this list: ${JSON.stringify(query.before.slice(0, 40))}`);
+      const from = query.before === undefined ? 0 : ids.findIndex((id) => id > query.before!);
+      const start = from < 0 ? ids.length : from;
+      const items = ids.slice(start, start + query.limit).map((id) => ({ id }));
+      const last = items.at(-1);
+      return { items, ...(start + query.limit < ids.length && last !== undefined && { next: last.id }) };
+    },
+  };
 }

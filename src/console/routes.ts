@@ -11,13 +11,13 @@ import { visible } from '../discover/report.js';
 import { BodyTooLarge, NOT_JSON, discardBody, readBody, readJson } from '../http/body.js';
 import type { Route } from '../http/router.js';
 import { sameSecret } from '../lib/same-secret.js';
-import { RateLimiter } from '../proxy/rate-limit.js';
+import { MemoryRateLimiter } from '../store/memory-rate-limit.js';
 import type { Runtime } from '../proxy/runtime.js';
 import { parseTokenId } from '../verify/token-id.js';
 import type { ConsoleAssets } from './assets.js';
 import { auditStatusReader } from './audit-status.js';
 import { DecisionFeed, type FeedItem } from './decision-feed.js';
-import { BadCursor, type ConsoleLedger } from './ledger.js';
+import { BadCursor, LedgerUnavailable, type ConsoleLedger } from './ledger.js';
 import { SESSION_COOKIE, cookieValue, crossOriginReason, needsSecureCookie, queryOf, remoteOf, sessionCookie } from './request.js';
 import { ConsoleSessions, type ConsoleSession, type SessionLimits } from './sessions.js';
 import { statsReader } from './stats.js';
@@ -80,14 +80,13 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
   const limits = deps.limits ?? DEFAULT_CONSOLE_LIMITS;
   const adminKey = deps.adminKey ?? (() => process.env.CAPFRAME_ADMIN_KEY);
   const sessions = new ConsoleSessions(limits.sessions);
-  const logins = new RateLimiter();
+  const logins = new MemoryRateLimiter();
   const feed = new DecisionFeed(rt.auditPath, { log: rt.log });
   const stats = statsReader(rt.auditPath);
   const auditStatus = auditStatusReader(rt.auditPath);
   let streams = 0;
   const sweep = setInterval(() => {
     sessions.sweep();
-    logins.sweep(60);
   }, 60_000).unref();
   deps.onClose(() => {
     clearInterval(sweep);
@@ -320,6 +319,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
       });
     } catch (error) {
       if (error instanceof BadCursor) return json(res, 400, { error: error.message });
+      if (error instanceof LedgerUnavailable) return json(res, 501, { error: error.message });
       throw error;
     }
   };
@@ -360,7 +360,14 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
       }
     }
     if (cti === undefined) return json(res, 400, { error: 'body must be {"id": "tok_…"}: the id of the token to revoke' });
-    const added = rt.revoke(cti);
+    let added: boolean;
+    try {
+      added = await rt.revoke(cti);
+    } catch (error) {
+      // Never a success that did not happen: this instance denies the token, the store does not know.
+      rt.log.error('console: revocation not stored', { token_id: id, error: (error as Error).message });
+      return json(res, 503, { error: `${id} is revoked in this instance only: the store could not record it (${(error as Error).message}); retry`, in_force: rt.isRevoked(cti) });
+    }
     rt.log.info('console: token revoked', { token_id: id, new: added, session: session.handle });
     json(res, 200, { revoked: id, new: added, in_force: rt.isRevoked(cti) });
   };

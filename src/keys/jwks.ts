@@ -41,8 +41,8 @@ export function publicJwk(publicKey: Uint8Array): PublicJwk {
  * (the issuer's key is often listed in `trusted.keys` too).
  *
  * @example
- * const store = openFileStore('.capframe');
- * const body = JSON.stringify(publicJwks(store.trustedKeys())); // serve as application/jwk-set+json
+ * const keys = openKeyStore('.capframe');
+ * const body = JSON.stringify(publicJwks(keys.trustedKeys())); // serve as application/jwk-set+json
  */
 export function publicJwks(publicKeys: readonly Uint8Array[]): PublicJwkSet {
   const keys: PublicJwk[] = [];

@@ -228,6 +228,7 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     rules: Object.freeze(rules) as Rule[],
     autoMint: policyAutoMint,
     onStoreFailure: body.on_store_failure ?? 'deny',
+    redis: Object.freeze({ prefix: body.redis?.prefix ?? 'capframe:', revocationGrace: body.redis?.revocation_grace ?? 60 }),
     maxDelegationDepth: body.max_delegation_depth ?? DEFAULT_MAX_DEPTH,
     audit: Object.freeze(audit),
     screen,

@@ -156,6 +156,17 @@ const body = strict({
     .optional(),
   allowed_origins: z.array(nonEmpty('origin'), { error: 'expected a list of origins such as ["https://console.example.com"]' }).optional(),
   allowed_hosts: z.array(nonEmpty('host'), { error: 'expected a list of host names such as ["mcp.example.com"]' }).optional(),
+  /** The Redis store's settings (the store itself is `store:` or CAPFRAME_REDIS_URL). */
+  redis: strict({
+    prefix: z
+      .string({ error: 'expected the key prefix as a quoted string, e.g. "capframe:"' })
+      .regex(/^[^\s*?[\]]*$/, { error: 'the key prefix must not contain spaces or glob characters (* ? [ ])' })
+      .optional(),
+    revocation_grace: z
+      .number()
+      .refine((n) => Number.isFinite(n) && n >= 0 && n <= 86_400, { error: 'revocation_grace must be a number of seconds from 0 to 86400 (the default is 60)' })
+      .optional(),
+  }).optional(),
 });
 
 /** The whole file: one top-level `capframe:` mapping. */

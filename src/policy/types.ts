@@ -140,6 +140,11 @@ export interface Policy {
   rules: Rule[];
   autoMint: boolean;
   onStoreFailure: 'deny' | 'use_cached';
+  /**
+   * The Redis store's settings (`redis:`): key prefix (default `capframe:`) and how long a
+   * revocation outlives its token's expiry, in seconds (default 60).
+   */
+  redis: { prefix: string; revocationGrace: number };
   /** Delegations accepted below a root token (`max_delegation_depth`, default 4). */
   maxDelegationDepth: number;
   /** `path` is absolute when given (relative paths resolve against the policy's directory). */

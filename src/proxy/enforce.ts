@@ -20,7 +20,7 @@ import { oneLine } from '../lib/one-line.js';
 import { truncate } from '../lib/truncate.js';
 import { parseHolderKey, type SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
-import type { FileStore } from '../store/file-store.js';
+import type { RateLimiter, Store } from '../store/types.js';
 import { tokenId as tokenIdOf } from '../token/claims.js';
 import type { MintedToken } from '../token/mint.js';
 import { mintGranted, type GrantRequest } from '../token/mint-granted.js';
@@ -31,7 +31,6 @@ import { validTraceparent, type CallSpan, type CallTracing } from '../telemetry/
 import type { AuthResult } from './auth.js';
 import type { Logger } from './log.js';
 import type { CapframeMetrics } from './metrics.js';
-import type { RateLimiter } from './rate-limit.js';
 import { argumentProblem } from './check-arguments.js';
 import { isValidToolName, isValidToolPattern, MAX_TOOL_NAME_LENGTH } from './tool-name.js';
 import { UpstreamCallError, type UpstreamErrorCode } from './upstream-error.js';
@@ -77,10 +76,12 @@ export interface EnforcerDeps {
   policy: () => Policy;
   verifier: Verifier;
   issuer: SigningKey;
-  store: FileStore;
+  /** Where minted tokens are recorded (the ledger). */
+  store: Pick<Store, 'record'>;
   upstreams: UpstreamPool;
   audit: AuditLog;
   metrics: CapframeMetrics;
+  /** Rate-limit windows: in memory (embedded store) or shared by the fleet (Redis). */
   limiter: RateLimiter;
   log: Logger;
   /** A span per tools/call when an OTLP endpoint is configured; undefined costs nothing. */
@@ -302,7 +303,7 @@ export class Enforcer {
           return denial(verdict.code, verdict.reason);
         }
         if (tool === REQUEST_TOKEN_TOOL) {
-          const issued = this.issue(caller, args);
+          const issued = await this.issue(caller, args);
           verdict = issued.outcome;
           this.record(verdict, tool, args, started);
           span?.decided(verdict);
@@ -426,7 +427,7 @@ export class Enforcer {
       if (mode.subject !== undefined) return await this.conclude(policy, tool, args, agent ?? mode.subject, null, undefined, mode);
       const autoMint = agent !== undefined && (policy.agents[agent]?.autoMint ?? policy.autoMint);
       if (!autoMint) return deny('missing_token', `no capability token was presented for ${tool}`, agent ?? null);
-      const minted = this.mintFor(policy, { tool, agent, ttl: AUTO_MINT_TTL });
+      const minted = await this.mintFor(policy, { tool, agent, ttl: AUTO_MINT_TTL });
       if ('code' in minted) return deny(minted.code as DecisionCode, minted.reason, agent);
       token = minted.token;
     }
@@ -510,7 +511,8 @@ export class Enforcer {
     }
 
     const limit = decision.rule?.rateLimit;
-    if (limit !== undefined && !this.deps.limiter.take(`${who ?? tokenId}\u0000${decision.rule!.line}`, limit)) {
+    const taken = limit === undefined ? true : this.deps.limiter.take(`${who ?? tokenId}\u0000${decision.rule!.line}`, limit);
+    if (limit !== undefined && !(typeof taken === 'boolean' ? taken : await taken)) {
       return deny('rate_limited', `more than ${limit.calls} calls in ${limit.per}s under the rule at line ${decision.rule!.line}`);
     }
     const outcome = { allowed: true, code: 'ok', reason: `allowed by ${decision.rule ? `the rule at line ${decision.rule.line}` : 'default_policy: allow'}${token?.note ?? ''}`, agent: who ?? null, tokenId } satisfies Verdict;
@@ -609,7 +611,7 @@ export class Enforcer {
    * and `POST /v1/tokens`. With `holder_key` (one of the agent's `holder_keys`) the token is
    * bound to it: every call then needs a proof by that key. The caller audits the outcome.
    */
-  issue(caller: Caller, args: unknown): { ok: true; body: IssuedToken; outcome: Verdict } | { ok: false; outcome: Verdict } {
+  async issue(caller: Caller, args: unknown): Promise<{ ok: true; body: IssuedToken; outcome: Verdict } | { ok: false; outcome: Verdict }> {
     const fail = (code: DecisionCode, reason: string, agent: string | null = null) => ({
       ok: false as const,
       outcome: { allowed: false, code, reason, agent, tokenId: null } satisfies Verdict,
@@ -653,7 +655,7 @@ export class Enforcer {
     if (args.capability !== undefined && typeof args.capability !== 'string') {
       return fail('malformed_token', 'capability must be a string', agent ?? null);
     }
-    const minted = this.mintFor(policy, {
+    const minted = await this.mintFor(policy, {
       tool: args.tool,
       agent,
       ...(ttl !== undefined && { ttl: ttl as number }),
@@ -675,18 +677,26 @@ export class Enforcer {
   }
 
   /** Issues a token over HTTP (`POST /v1/tokens`), audited like the tool. */
-  issueOverHttp(caller: Caller, args: unknown): { ok: true; body: IssuedToken } | { ok: false; code: DecisionCode; reason: string } {
+  async issueOverHttp(caller: Caller, args: unknown): Promise<{ ok: true; body: IssuedToken } | { ok: false; code: DecisionCode; reason: string }> {
     const started = process.hrtime.bigint();
-    const issued = this.issue(caller, args);
+    let issued: Awaited<ReturnType<Enforcer['issue']>>;
+    try {
+      issued = await this.issue(caller, args);
+    } catch (error) {
+      // The token could not be recorded (or minted): none is handed out, and the refusal is audited.
+      this.deps.log.error('token issuance failed', { error: (error as Error).message });
+      issued = { ok: false, outcome: { allowed: false, code: 'internal_error', reason: 'internal error; no token was issued', agent: null, tokenId: null } };
+    }
     this.record(issued.outcome, REQUEST_TOKEN_TOOL, args, started);
     return issued.ok ? { ok: true, body: issued.body } : { ok: false, code: issued.outcome.code, reason: issued.outcome.reason };
   }
 
   /** Mints what the policy grants `agent` for `tool`, recording it in the ledger. */
-  private mintFor(policy: Policy, request: GrantRequest): MintedToken | { code: string; reason: string } {
+  private async mintFor(policy: Policy, request: GrantRequest): Promise<MintedToken | { code: string; reason: string }> {
     const result = mintGranted(policy, () => this.deps.issuer, request);
     if ('allowed' in result) return { code: result.code, reason: result.reason };
-    this.deps.store.record(result.minted);
+    // Written to the ledger before the token is used or handed out.
+    await this.deps.store.record(result.minted);
     return result.minted;
   }
 

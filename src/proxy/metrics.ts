@@ -106,6 +106,10 @@ export interface CapframeMetrics {
   auditSinkSkipped: Counter<'sink'>;
   /** Audit lines written and not yet delivered to a sink. */
   auditSinkLag: Gauge<'sink'>;
+  /** Whether the store answers and its revocation feed is current (1) or not (0), by kind. */
+  storeUp: Gauge<'kind'>;
+  /** Times the store's connection came back after a loss. */
+  storeReconnects: Counter<'kind'>;
   /** The exposition text for `/metrics`. */
   render(): Promise<string>;
 }
@@ -186,6 +190,16 @@ export function createCapframeMetrics(): CapframeMetrics {
       name: 'capframe_audit_sink_lag_lines',
       help: 'Audit lines written and not yet delivered to an audit sink, by sink.',
       labelNames: ['sink'],
+    }),
+    storeUp: registry.gauge({
+      name: 'capframe_store_up',
+      help: 'Whether the store (file or redis) answers and its revocation feed is current (1) or not (0).',
+      labelNames: ['kind'],
+    }),
+    storeReconnects: registry.counter({
+      name: 'capframe_store_reconnects_total',
+      help: 'Times the connection to the store came back after it was lost (redis).',
+      labelNames: ['kind'],
     }),
     render: () => registry.render(),
   };

@@ -1,7 +1,7 @@
 /**
- * Assembles `capframe serve`: policy (hot-reloaded), embedded store, verifier with
- * live revocation, audit log, metrics, upstream pool and the Enforcer. The HTTP and
- * stdio front ends both sit on a Runtime.
+ * Assembles `capframe serve`: policy (hot-reloaded), keys, the store (embedded or
+ * Redis), a verifier following the store's revocations, audit log, metrics, upstream
+ * pool and the Enforcer. The HTTP and stdio front ends both sit on a Runtime.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,19 +14,24 @@ import { CapframeError } from '../errors.js';
 import { LOCK_FILE_NAME, readLockSync } from '../discover/lock.js';
 import { watchPolicy } from '../policy/index.js';
 import type { Policy } from '../policy/types.js';
-import { openFileStore, type FileStore } from '../store/file-store.js';
-import { createMemoryNonceStore, type NonceStore } from '../store/nonces.js';
+import { openKeyStore } from '../store/keys.js';
+import { importEmbeddedRevocations } from '../store/import-embedded.js';
+import { maxTokenTtl, openStore, storeOptionsFor } from '../store/open.js';
+import type { Store } from '../store/types.js';
+import type { NonceStore } from '../store/nonces.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { MAX_DEPTH_LIMIT } from '../token/chain.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
-import { startTracing } from '../telemetry/tracing.js';
 import { Enforcer } from './enforce.js';
 import { StateSince, upstreamHealth, type HealthContributor } from './health.js';
 import { createLogger, type Logger } from './log.js';
 import { createCapframeMetrics, type CapframeMetrics } from './metrics.js';
-import { RateLimiter } from './rate-limit.js';
-import { watchRevocations } from './revocation-watch.js';
+import { collectStoreMetrics, storeHealth } from './store-health.js';
 import { UpstreamPool } from './upstreams.js';
+
+/** How long start-up waits for the store's revocations before listening anyway (calls are denied until they load). */
+const STORE_WAIT_MS = 10_000;
 
 export interface RuntimeOptions {
   policyFile: string;
@@ -48,18 +53,23 @@ export interface Runtime {
   readonly metrics: CapframeMetrics;
   readonly log: Logger;
   readonly backend: string;
+  /** The store (embedded or Redis): issued tokens and revocations (the operator console lists them). */
+  readonly store: Store;
   /** The issuer keys the verifier trusts, as loaded (published at `/.well-known/capframe-keys`). */
   readonly trustedKeys: readonly Uint8Array[];
-  /** The parts `/healthz` reports on; it answers 503 while one is not ok. */
-  readonly health: readonly HealthContributor[];
-  /** Revokes through the store (durable) and the verifier (immediate). */
-  revoke(cti: Uint8Array): boolean;
-  /** Whether the running verifier denies this cti as revoked (what is in force now). */
-  isRevoked(cti: Uint8Array): boolean;
-  /** The store issued tokens and revocations are read from (the operator console lists them). */
-  readonly store: FileStore;
   /** The audit log this runtime appends to. */
   readonly auditPath: string;
+  /** The parts `/healthz` reports on (the upstreams and the store); it answers 503 while one is not ok. */
+  readonly health: readonly HealthContributor[];
+  /**
+   * Revokes in this instance at once, then through the store (durable, and pushed to
+   * every instance and follower). Rejects when the store could not record it: the
+   * revocation then holds in this instance only, and the caller must say so.
+   * `exp`: the expiry the token claims, when the caller has the token itself.
+   */
+  revoke(cti: Uint8Array, exp?: number): Promise<boolean>;
+  /** Whether the running verifier denies this cti as revoked (what is in force now). */
+  isRevoked(cti: Uint8Array): boolean;
   /** The cti named by a `tok_` id or a printable token, if it names one. */
   ctiOf(ref: string): Uint8Array | undefined;
   /** Counts an HTTP request as in flight until it settles. */
@@ -79,6 +89,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     onReload: (p) => {
       log.info('policy reloaded', { file: p.file, rules: p.rules.length });
       for (const warning of p.warnings) log.warn(warning, { file: p.file });
+      if (p.store !== initial.store || p.onStoreFailure !== initial.onStoreFailure || p.redis.prefix !== initial.redis.prefix || p.redis.revocationGrace !== initial.redis.revocationGrace || p.stateDir !== initial.stateDir) {
+        log.warn('store settings changed (store, on_store_failure, redis, state_dir); they apply after a restart', { file: p.file });
+      }
       // SPEC §6: a reload applies `servers` changes (started, stopped, restarted; each logged by the pool).
       void pool?.reconfigure(p.servers).catch((error: unknown) => log.error('applying the reloaded servers failed', { error: (error as Error).message }));
     },
@@ -87,33 +100,61 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const policy = watcher.current;
   const initial = policy();
   for (const warning of initial.warnings) log.warn(warning, { file: initial.file });
-  if (initial.store !== undefined) {
-    watcher.close();
-    throw new CapframeError('invalid_policy', `${initial.file}: store "${initial.store}" is not supported by this version; remove it to use the embedded file store`);
-  }
 
-  const store = openFileStore(initial.stateDir);
-  if (store.ensureIssuerKey()) log.info('created issuer key', { path: store.paths.issuerKey });
-  const revoked = store.revokedIds();
-  const trustedKeys = Object.freeze(store.trustedKeys());
-  // Holder-proof nonces: one store for the whole runtime, in memory in embedded mode. A
-  // fleet replaces it with a shared one (same NonceStore interface) so a proof is
-  // accepted once across every instance.
-  const nonceStore = options.nonceStore ?? createMemoryNonceStore();
-  // The verifier accepts any chain depth the format allows; the enforcer applies the
-  // policy's max_delegation_depth per call, so a reload changes it at once.
-  const verifier = createVerifier({ keys: [...trustedKeys], revoked, nonceStore, maxDepth: MAX_DEPTH_LIMIT });
-  const auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
-  mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
-  const unlockAudit = lockAuditLog(auditPath);
+  // What start-up has opened, undone in reverse if a later step fails.
+  const undo: (() => unknown)[] = [() => watcher.close()];
+  const unwind = async () => {
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+  };
+  let keys: ReturnType<typeof openKeyStore>;
+  let store: Store;
+  let verifier: ReturnType<typeof createVerifier>;
+  let trustedKeys: readonly Uint8Array[];
+  let auditPath: string;
   let audit: Awaited<ReturnType<typeof openAuditLog>>;
+  let unlockAudit: () => void;
   try {
+    keys = openKeyStore(initial.stateDir);
+    if (keys.ensureIssuerKey()) log.info('created issuer key', { path: keys.paths.issuerKey });
+    const opened = await openStore({ ...storeOptionsFor(initial), longLived: true, log });
+    store = opened;
+    undo.push(() => opened.close());
+    log.info('store opened', { store: store.kind, location: store.location, on_store_failure: initial.onStoreFailure });
+    if (store.kind === 'redis') {
+      if (store.health().up) {
+        const imported = await importEmbeddedRevocations(initial.stateDir, store, maxTokenTtl(initial));
+        if (imported > 0) log.info('copied recent revocations of the embedded store into redis', { count: imported, state_dir: initial.stateDir });
+      } else {
+        log.warn('redis unreachable at start: recent revocations of the embedded store (if any) were not copied into it', { state_dir: initial.stateDir });
+      }
+    }
+    // Holder-proof nonces: the store's (in memory when embedded, shared in Redis), unless the caller injects one.
+    // The verifier accepts any chain depth the format allows; the enforcer applies the
+    // policy's max_delegation_depth per call, so a reload changes it at once.
+    const loadedKeys = Object.freeze(keys.trustedKeys());
+    trustedKeys = loadedKeys;
+    const following = createVerifier({
+      keys: [...loadedKeys],
+      nonceStore: options.nonceStore ?? store.nonces,
+      maxDepth: MAX_DEPTH_LIMIT,
+      revocations: store,
+      onStoreFailure: initial.onStoreFailure,
+    });
+    verifier = following;
+    undo.push(() => following.close());
+    await waitForRevocations(verifier.ready(), store, log);
+    auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
+    mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
+    unlockAudit = lockAuditLog(auditPath);
+    undo.push(unlockAudit);
     audit = await openAuditLog(auditPath, { logArgs: initial.audit.logArgs });
   } catch (error) {
-    unlockAudit();
+    await unwind();
     throw error;
   }
   const metrics = createCapframeMetrics();
+  collectStoreMetrics(store, metrics);
+  metrics.registry.onCollect(() => metrics.revokedTokens.set(verifier.revokedCount()));
   // Sinks follow the audit file (the source of truth); the call path never waits for them.
   const sinks: AuditSink[] = initial.audit.sinks.map((config) =>
     startAuditSink(config, {
@@ -131,9 +172,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   metrics.registry.onCollect(() => {
     for (const sink of sinks) metrics.auditSinkLag.labels(sink.name).set(Math.max(0, audit.lastSeq - sink.deliveredSeq));
   });
-  const limiter = new RateLimiter();
-  const sweep = setInterval(() => limiter.sweep(3600), 60_000);
-  sweep.unref();
 
   const lockFile = join(dirname(initial.file), LOCK_FILE_NAME);
   const lock = readLockSync(lockFile);
@@ -159,16 +197,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
   const tracing = await startTracing(log);
-  const enforcer = new Enforcer({ policy, verifier, issuer: store.issuerKey(), store, upstreams, audit, metrics, limiter, log, ...(tracing !== undefined && { tracing }) });
-  let revokedCount = revoked.length;
-  metrics.revokedTokens.set(revokedCount);
-  const revocations = watchRevocations(
-    store.paths.revocations,
-    (cti) => {
-      if (verifier.revoke(cti)) metrics.revokedTokens.set(++revokedCount);
-    },
-    { log },
-  );
+  const enforcer = new Enforcer({ policy, verifier, issuer: keys.issuerKey(), store, upstreams, audit, metrics, limiter: store.limiter, log, ...(tracing !== undefined && { tracing }) });
 
   const pending = new Set<Promise<unknown>>();
   const status = backendStatus();
@@ -181,16 +210,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     metrics,
     log,
     backend: status.name,
+    store,
     trustedKeys,
-    health: [upstreamHealth(upstreams, upstreamSince)],
-    revoke(cti) {
-      const added = store.revoke(cti);
+    auditPath,
+    health: [upstreamHealth(upstreams, upstreamSince), storeHealth(store, () => initial.onStoreFailure)],
+    async revoke(cti, exp) {
+      // Here first: even if the store fails, this instance denies the token from now on.
       verifier.revoke(cti);
-      return added;
+      return store.revoke(cti, exp === undefined ? {} : { exp });
     },
     isRevoked: (cti) => verifier.isRevoked(cti),
-    store,
-    auditPath,
     ctiOf(ref) {
       try {
         return ctiOfReference(ref);
@@ -210,15 +239,31 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 50))]);
       }
       watcher.close();
-      revocations.close();
-      clearInterval(sweep);
+      await verifier.close();
       await audit.close();
       // After the last line is on disk: each sink gets a moment to send it; what is left goes out after the next start.
       await Promise.all(sinks.map((sink) => sink.stop(2000)));
       unlockAudit();
       await upstreams.close();
+      await store.close();
       await tracing?.shutdown().catch((error: unknown) => log.warn('tracing did not flush', { error: (error as Error).message }));
       log.info('capframe runtime stopped');
     },
   };
+}
+
+/**
+ * Waits (boundedly) for the store's revocations before serving. An embedded log that
+ * cannot be read refuses the start, as before; a Redis store that is not reachable yet
+ * lets the proxy listen, denying every call until the revocations are loaded.
+ */
+async function waitForRevocations(ready: Promise<void>, store: Store, log: Logger): Promise<void> {
+  const health = store.health();
+  if (store.kind === 'file' && !health.up && health.reason !== undefined) throw new CapframeError('store_error', health.reason);
+  let timer: NodeJS.Timeout | undefined;
+  const loaded = await Promise.race([ready.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), STORE_WAIT_MS)))]);
+  clearTimeout(timer);
+  if (loaded) return;
+  if (store.kind === 'file') throw new CapframeError('store_error', store.health().reason ?? `cannot read the revocations in ${store.location}`);
+  log.warn('store not reachable yet; listening, and denying every call until the revocations are loaded', { store: store.location, reason: store.health().reason });
 }

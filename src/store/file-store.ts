@@ -1,56 +1,44 @@
 /**
- * The embedded store (SPEC §7): plain files in the state directory.
+ * The embedded store (SPEC §7, the default): plain files in the state directory, for
+ * one host.
  *
- *   issuer.key       PKCS#8 PEM of the issuer's Ed25519 key, mode 0600
- *   trusted.keys     extra trusted public keys (hex, one per line) for rotation; optional
  *   revocations.log  append-only, one `tok_… <ISO time>` line per revocation, fsynced
- *   tokens.jsonl     ledger of issued tokens, so the CLI accepts a `tok_` id anywhere
+ *                    before `revoke` reports success; followed live by every process
+ *   tokens.jsonl     ledger of issued tokens, so the CLI accepts a `tok_` id anywhere;
+ *                    appended in batches (written before the token is used, fsynced
+ *                    within ~100 ms and on close)
  *
- * One process writes at a time per file (appends of a single short line are atomic
- * on POSIX with O_APPEND, so concurrent CLI invocations do not interleave lines).
+ * Nonces and rate limits are in memory, per process. Several processes append to the
+ * same files safely: each write is one O_APPEND write(2) of whole lines.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { CapframeError } from '../errors.js';
-import { generateKeyPair, parsePublicKey, secretKeyToPem, signingKey, type SigningKey } from '../keys/keys.js';
-import type { MintedToken } from '../token/mint.js';
-import { parseTokenId } from '../verify/token-id.js';
+import { openBatchedAppend, type BatchedAppend } from '../lib/batched-append.js';
 import { tokenId } from '../token/claims.js';
+import { parseTokenId } from '../verify/token-id.js';
+import { ensureStateDir, readLines } from './keys.js';
+import { ledgerEntry, parseLedgerEntry } from './ledger.js';
+import { MemoryRateLimiter } from './memory-rate-limit.js';
+import { createMemoryNonceStore } from './nonces.js';
+import { watchRevocations } from './revocation-watch.js';
+import { HealthState } from './health-state.js';
+import type { LedgerEntry, RevocationFollow, Store, StoreLog } from './types.js';
 
-export const ISSUER_KEY_FILE = 'issuer.key';
-export const TRUSTED_KEYS_FILE = 'trusted.keys';
 export const REVOCATIONS_FILE = 'revocations.log';
 export const LEDGER_FILE = 'tokens.jsonl';
 
-/** One issued token as the ledger records it. */
-export interface LedgerEntry {
-  id: string;
-  token: string;
-  tool: string;
-  agent?: string;
-  capability?: string;
-  exp: number;
-  iat: number;
+export interface FileStore extends Store {
+  readonly kind: 'file';
+  readonly stateDir: string;
+  readonly paths: { revocations: string; ledger: string };
 }
 
-export interface FileStore {
-  readonly stateDir: string;
-  readonly paths: { issuerKey: string; trustedKeys: string; revocations: string; ledger: string };
-  /** Creates `issuer.key` (0600) unless it exists; returns whether it was created. */
-  ensureIssuerKey(): boolean;
-  /** The issuer signing key: `CAPFRAME_ISSUER_KEY` if set, else `issuer.key`. */
-  issuerKey(): SigningKey;
-  /** Public keys to trust: the issuer's plus `trusted.keys`. */
-  trustedKeys(): Uint8Array[];
-  /** Appends and fsyncs a revocation; false when the id was already revoked. */
-  revoke(cti: Uint8Array): boolean;
-  /** Every revoked id, in log order. */
-  revokedIds(): Uint8Array[];
-  record(minted: MintedToken): void;
-  /** The printable token for a `tok_` id from the ledger, if it is there. */
-  findToken(id: string): LedgerEntry | undefined;
+export interface FileStoreOptions {
+  log?: StoreLog;
+  /** Poll interval of the revocation log for followers (ms, default 200). */
+  pollMs?: number;
 }
 
 function fail(message: string, cause?: unknown): never {
@@ -78,38 +66,26 @@ function appendDurable(path: string, line: string): void {
   }
 }
 
-function readLines(path: string): string[] {
-  if (!existsSync(path)) return [];
-  try {
-    return readFileSync(path, 'utf8').split('\n');
-  } catch (error) {
-    fail(`cannot read ${path}: ${(error as Error).message}`, error);
-  }
-}
-
-export function openFileStore(stateDir: string): FileStore {
-  const paths = {
-    issuerKey: join(stateDir, ISSUER_KEY_FILE),
-    trustedKeys: join(stateDir, TRUSTED_KEYS_FILE),
-    revocations: join(stateDir, REVOCATIONS_FILE),
-    ledger: join(stateDir, LEDGER_FILE),
-  };
-
-  function ensureDir(): void {
-    try {
-      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      fail(`cannot create state directory ${stateDir}: ${(error as Error).message}`, error);
-    }
-  }
+/**
+ * Opens the embedded store in `stateDir` (created when first written).
+ *
+ * @example
+ * const store = openFileStore('.capframe');
+ * await store.revoke(parseTokenId('tok_…'));   // fsynced
+ * const verifier = createVerifier({ keys, revocations: store }); // follows the log
+ */
+export function openFileStore(stateDir: string, options: FileStoreOptions = {}): FileStore {
+  const paths = { revocations: join(stateDir, REVOCATIONS_FILE), ledger: join(stateDir, LEDGER_FILE) };
+  let ledger: BatchedAppend | undefined;
+  const follows = new Set<RevocationFollow>();
+  const health = new HealthState('file', stateDir);
 
   function revokedIds(): Uint8Array[] {
     const ids: Uint8Array[] = [];
     readLines(paths.revocations).forEach((line, i) => {
       if (line.trim() === '') return;
-      const id = line.split(' ')[0] ?? '';
       try {
-        ids.push(parseTokenId(id));
+        ids.push(parseTokenId(line.split(' ')[0] ?? ''));
       } catch {
         // A revocation we cannot read could be a token we must deny: refuse to guess.
         fail(`${paths.revocations}:${i + 1}: not a revocation line: "${line.slice(0, 60)}"`);
@@ -118,60 +94,26 @@ export function openFileStore(stateDir: string): FileStore {
     return ids;
   }
 
-  return {
+  function ledgerFile(): BatchedAppend {
+    if (ledger !== undefined) return ledger;
+    ensureStateDir(stateDir);
+    try {
+      ledger = openBatchedAppend(paths.ledger);
+    } catch (error) {
+      fail(`cannot open ${paths.ledger}: ${(error as Error).message}`, error);
+    }
+    return ledger;
+  }
+
+  const store: FileStore = {
+    kind: 'file',
+    location: stateDir,
     stateDir,
     paths,
-    ensureIssuerKey() {
-      if (existsSync(paths.issuerKey)) return false;
-      ensureDir();
-      // Write a private temporary file, then link it into place: link() fails if the key
-      // exists, so two processes starting at once never overwrite or half-read a key.
-      const tmp = `${paths.issuerKey}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-      try {
-        const fd = openSync(tmp, 'wx', 0o600);
-        try {
-          writeSync(fd, secretKeyToPem(generateKeyPair().secretKey));
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-        linkSync(tmp, paths.issuerKey);
-        return true;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-        fail(`cannot write ${paths.issuerKey}: ${(error as Error).message}`, error);
-      } finally {
-        rmSync(tmp, { force: true });
-      }
-    },
-    issuerKey() {
-      const fromEnv = process.env.CAPFRAME_ISSUER_KEY;
-      if (fromEnv !== undefined && fromEnv !== '') return signingKey(fromEnv);
-      if (!existsSync(paths.issuerKey)) {
-        fail(`no issuer key at ${paths.issuerKey}; run \`capframe init --policy <file>\` or set CAPFRAME_ISSUER_KEY`);
-      }
-      return signingKey(readFileSync(paths.issuerKey, 'utf8'));
-    },
-    trustedKeys() {
-      const keys: Uint8Array[] = [];
-      const fromEnv = process.env.CAPFRAME_ISSUER_KEY;
-      if ((fromEnv !== undefined && fromEnv !== '') || existsSync(paths.issuerKey)) keys.push(this.issuerKey().publicKey);
-      readLines(paths.trustedKeys).forEach((line, i) => {
-        const text = line.replace(/#.*/, '').trim();
-        if (text === '') return;
-        try {
-          keys.push(parsePublicKey(text));
-        } catch (error) {
-          fail(`${paths.trustedKeys}:${i + 1}: ${(error as Error).message}`);
-        }
-      });
-      return keys;
-    },
-    revoke(cti) {
+    async revoke(cti) {
       const id = tokenId(cti);
-      const already = revokedIds().some((r) => Buffer.compare(r, cti) === 0);
-      if (already) return false;
-      ensureDir();
+      if (revokedIds().some((r) => Buffer.compare(r, cti) === 0)) return false;
+      ensureStateDir(stateDir);
       try {
         appendDurable(paths.revocations, `${id} ${new Date().toISOString()}\n`);
       } catch (error) {
@@ -179,35 +121,59 @@ export function openFileStore(stateDir: string): FileStore {
       }
       return true;
     },
-    revokedIds,
-    record(minted) {
-      ensureDir();
-      const entry: LedgerEntry = {
-        id: minted.id,
-        token: minted.token,
-        tool: minted.claims.tool,
-        exp: minted.claims.exp,
-        iat: minted.claims.iat,
+    async revokedIds() {
+      return revokedIds();
+    },
+    followRevocations(handlers) {
+      let resolveReady!: () => void;
+      const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+      handlers.onState(false, `reading ${paths.revocations}`);
+      const watcher = watchRevocations(paths.revocations, (ids) => handlers.onRevoked(ids), {
+        ...(options.pollMs !== undefined && { intervalMs: options.pollMs }),
+        ...(options.log !== undefined && { log: options.log }),
+        onState(current, reason) {
+          health.mark(current, reason);
+          handlers.onState(current, reason);
+          if (current) resolveReady();
+        },
+      });
+      const follow: RevocationFollow = {
+        ready,
+        async close() {
+          watcher.close();
+          follows.delete(follow);
+        },
       };
-      if (minted.claims.sub !== undefined) entry.agent = minted.claims.sub;
-      if (minted.claims.cap !== undefined) entry.capability = minted.claims.cap;
+      follows.add(follow);
+      return follow;
+    },
+    async record(minted) {
       try {
-        appendDurable(paths.ledger, `${JSON.stringify(entry)}\n`);
+        await ledgerFile().append(`${JSON.stringify(ledgerEntry(minted))}\n`);
       } catch (error) {
+        if (error instanceof CapframeError) throw error;
         fail(`cannot write ${paths.ledger}: ${(error as Error).message}`, error);
       }
     },
-    findToken(id) {
+    async findToken(id) {
+      // This process's own lines first reach the file.
+      await ledger?.flush().catch(() => undefined);
+      let found: LedgerEntry | undefined;
       for (const line of readLines(paths.ledger)) {
         if (!line.includes(id)) continue;
-        try {
-          const entry = JSON.parse(line) as LedgerEntry;
-          if (entry.id === id) return entry;
-        } catch {
-          // A torn last line from a crash mid-append; the rest of the ledger is intact.
-        }
+        // A torn last line from a crash mid-append is skipped; the rest of the ledger is intact.
+        const entry = parseLedgerEntry(line);
+        if (entry?.id === id) found = entry;
       }
-      return undefined;
+      return found;
+    },
+    nonces: createMemoryNonceStore(),
+    limiter: new MemoryRateLimiter(),
+    health: () => health.snapshot(),
+    async close() {
+      for (const follow of [...follows]) await follow.close();
+      await ledger?.close();
     },
   };
+  return store;
 }

@@ -30,3 +30,21 @@ export function ctiOfReference(ref: string): Uint8Array {
     throw error;
   }
 }
+
+/**
+ * The expiry (seconds since the epoch) a printable token claims, read without verifying
+ * it; undefined for a `tok_` id or an unreadable token. Only ever used to keep a
+ * revocation longer, never shorter.
+ */
+export function claimedExpiry(ref: string): number | undefined {
+  const text = ref.trim();
+  if (text.startsWith('tok_')) return undefined;
+  const bytes = fromPrintable(text);
+  if (bytes === undefined) return undefined;
+  try {
+    const exp = parseToken(bytes).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -23,7 +23,9 @@ import { activeBackend } from '../backend/select.js';
 import type { Backend, BackendName, VerifierCore } from '../backend/types.js';
 import { parsePublicKey } from '../keys/keys.js';
 import { encodeBase64url } from '../lib/base64url.js';
+import { follow, openRevocationSource, type FeedTarget, type Following } from '../store/follow.js';
 import { createMemoryNonceStore, type NonceStore } from '../store/nonces.js';
+import type { OnStoreFailure, RevocationSource } from '../store/types.js';
 import { checkMaxDepth, DEFAULT_MAX_DEPTH } from '../token/chain.js';
 import { Code, codeName, describeLink, detailName, linkOf, Malformed, malformed, pack, ProofFailure, reasonFor } from '../token/codes.js';
 import { fromPrintable, PRINTABLE_PREFIX } from '../token/printable.js';
@@ -52,6 +54,20 @@ export interface VerifierOptions {
   nonceStore?: NonceStore;
   /** Delegations accepted below the root token (default 4, at most 16; 0 refuses delegated tokens). */
   maxDepth?: number;
+  /**
+   * Follow a store's revocations, so a `capframe revoke` (or `POST /v1/revocations` on
+   * any proxy) reaches this verifier too: a state directory (the embedded store's log,
+   * watched), a `redis://`/`rediss://` URL (pub/sub, with a resync after every
+   * reconnect), or a store from `openStore()`. Until every existing revocation is
+   * loaded — and while the feed is down — every call is denied `internal_error`
+   * (see `onStoreFailure`). `await verifier.ready()` before serving; `verifier.close()` stops.
+   */
+  revocations?: string | RevocationSource;
+  /**
+   * While a followed feed is down after it loaded: 'deny' (default) denies every call,
+   * 'use_cached' keeps verifying against the last revocation set it knew.
+   */
+  onStoreFailure?: OnStoreFailure;
 }
 
 /**
@@ -110,6 +126,27 @@ export interface Verifier {
   isRevoked(id: string | Uint8Array): boolean;
   addKey(publicKey: Uint8Array | string): Uint8Array;
   removeKey(kid: Uint8Array): boolean;
+  /** Revoked ids this verifier knows. */
+  revokedCount(): number;
+  /** Resolves once every followed revocation feed has loaded (at once when none is followed). */
+  ready(): Promise<void>;
+  /** Stops following revocation feeds (closing the connections it opened for them). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The verifier's side of revocation feeds (see `followRevocations`). */
+interface FeedSide {
+  target(): FeedTarget;
+  attach(following: Following): void;
+}
+
+const feedSides = new WeakMap<Verifier, FeedSide>();
+
+/** @internal How `followRevocations` reaches a verifier. */
+export function feedSideOf(verifier: Verifier): FeedSide {
+  const side = feedSides.get(verifier);
+  if (side === undefined) throw new CapframeError('invalid_argument', 'followRevocations: expected a verifier from createVerifier()');
+  return side;
 }
 
 /** What `verifyStaged` answers: the decision before the nonce, and the step that claims it. */
@@ -162,6 +199,39 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   for (const key of options.keys) core.addKey(parsePublicKey(key));
   for (const id of options.revoked ?? []) core.revoke(toCti(id));
+
+  // Revocation feeds: each may block every call (fail closed) until it is current.
+  const blocks = new Map<object, string>();
+  /** The reason every call is denied now, or undefined. Read on every call: keep it a plain variable. */
+  let blocked: string | undefined;
+  const followings: Following[] = [];
+  const side: FeedSide = {
+    target() {
+      const key = {};
+      return {
+        revokeMany: (ids) => void core.revokeMany(ids),
+        block(reason) {
+          if (reason === undefined) blocks.delete(key);
+          else blocks.set(key, reason);
+          blocked = blocks.values().next().value;
+        },
+      };
+    },
+    attach: (following) => void followings.push(following),
+  };
+  const onStoreFailure = options.onStoreFailure ?? 'deny';
+  if (onStoreFailure !== 'deny' && onStoreFailure !== 'use_cached') {
+    throw new CapframeError('invalid_argument', `createVerifier: onStoreFailure must be 'deny' or 'use_cached', got ${String(onStoreFailure)}`);
+  }
+  if (options.revocations !== undefined) {
+    const given = options.revocations;
+    const source = typeof given === 'string' ? openRevocationSource(given) : given;
+    if (typeof source?.followRevocations !== 'function') {
+      throw new CapframeError('invalid_argument', 'createVerifier: options.revocations must be a state directory, a redis:// URL or a store from openStore()');
+    }
+    const owned = typeof given === 'string' ? (source as RevocationSource & { close(): Promise<void> }) : undefined;
+    followings.push(follow(side.target(), source, { onStoreFailure }, owned === undefined ? undefined : () => owned.close()));
+  }
 
   function factsFor(cacheKey: string, bytes: Uint8Array): TokenFacts {
     let f = facts.get(cacheKey);
@@ -283,6 +353,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   /** Steps 1–7 for any input; a pending nonce for a bound token that passed them. */
   function start(token: string | Uint8Array | undefined | null, context: VerifyContext | undefined): Decision | PendingNonce {
+    if (blocked !== undefined) return deny('internal_error', blocked);
     const now = nowMs();
     if (typeof token === 'string' && token.startsWith(PRINTABLE_PREFIX)) {
       // Repeat presentation: the bytes are known. The backend still decides.
@@ -315,7 +386,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
   }
 
-  return {
+  const verifier: Verifier = {
     backend: backend.name,
     maxDepth,
     verify(token, context) {
@@ -349,6 +420,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (context !== undefined && (context as VerifyContext).proof !== undefined) {
         throw new CapframeError('invalid_argument', 'verifyBatch: a proof belongs to one token; verify holder-bound tokens one by one');
       }
+      if (blocked !== undefined) {
+        const reason = blocked;
+        return tokens.map(() => deny('internal_error', reason));
+      }
       const now = nowMs();
       const inputs = tokens.map(readToken);
       const good = inputs.filter((i): i is { bytes: Uint8Array; key: string } => !('denied' in i));
@@ -372,7 +447,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
       facts.clear();
       return core.removeKey(kid);
     },
+    revokedCount: () => core.revokedCount(),
+    async ready() {
+      await Promise.all(followings.map((f) => f.ready));
+    },
+    async close() {
+      const all = followings.splice(0);
+      await Promise.all(all.map((f) => f.close()));
+    },
   };
+  feedSides.set(verifier, side);
+  return verifier;
 }
 
 /** What a denial after a verified token still says about it. */

@@ -253,7 +253,7 @@ describe('malformed policies name file, line and column', () => {
     [
       'unknown top-level key',
       'capframe:\n  version: "0.2"\n  defualt_policy: allow\n',
-      'p.yaml:3:3: unknown key "defualt_policy"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen, max_delegation_depth, allowed_origins, allowed_hosts',
+      'p.yaml:3:3: unknown key "defualt_policy"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen, max_delegation_depth, allowed_origins, allowed_hosts, redis',
     ],
     ['unknown key beside capframe', 'capframe:\n  version: "0.2"\nrules: []\n', 'p.yaml:3:1: unknown key "rules"; expected one of: capframe'],
     [
@@ -322,14 +322,14 @@ describe('malformed policies name file, line and column', () => {
     expect(error.message.split('\n')).toEqual([
       'p.yaml:5:12: expected a number, got a string',
       'p.yaml:7:44: invalid regular expression "[": /[/u: Unterminated character class',
-      'p.yaml:8:3: unknown key "defualt"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen, max_delegation_depth, allowed_origins, allowed_hosts',
+      'p.yaml:8:3: unknown key "defualt"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen, max_delegation_depth, allowed_origins, allowed_hosts, redis',
     ]);
   });
 
   it('names the file as it was given when loading from disk', () => {
     const file = write('bad.yaml', 'capframe:\n  version: "0.2"\n  rulez: []\n');
     const error = errorOf(() => loadPolicySync(file));
-    expect(error.message).toBe(`${file}:3:3: unknown key "rulez"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen, max_delegation_depth, allowed_origins, allowed_hosts`);
+    expect(error.message).toBe(`${file}:3:3: unknown key "rulez"; expected one of: version, default_policy, issuer, state_dir, store, servers, agents, capabilities, rules, auto_mint, on_store_failure, audit, screen, max_delegation_depth, allowed_origins, allowed_hosts, redis`);
   });
 
   it('rejects a file that is not UTF-8', () => {

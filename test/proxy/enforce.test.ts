@@ -12,10 +12,11 @@ import { parsePolicy } from '../../src/policy/index.js';
 import { Enforcer } from '../../src/proxy/enforce.js';
 import { createLogger } from '../../src/proxy/log.js';
 import { createCapframeMetrics } from '../../src/proxy/metrics.js';
-import { RateLimiter } from '../../src/proxy/rate-limit.js';
 import { UpstreamPool } from '../../src/proxy/upstreams.js';
 import { generateKeyPair } from '../../src/keys/keys.js';
 import { openFileStore } from '../../src/store/file-store.js';
+import { openKeyStore } from '../../src/store/keys.js';
+import { MemoryRateLimiter } from '../../src/store/memory-rate-limit.js';
 import { createMemoryNonceStore, type NonceStore } from '../../src/store/nonces.js';
 import { createProof } from '../../src/token/proof.js';
 import { mint } from '../../src/token/mint.js';
@@ -31,7 +32,8 @@ const policy = parsePolicy(`capframe:
     - { tool: database.query, ttl: 60 }
 `);
 const store = openFileStore(join(dir, 'state'));
-store.ensureIssuerKey();
+const keys = openKeyStore(join(dir, 'state'));
+keys.ensureIssuerKey();
 const logs: string[] = [];
 const log = createLogger({ write: (line) => logs.push(line) });
 const upstreams = new UpstreamPool(
@@ -42,19 +44,19 @@ const upstreams = new UpstreamPool(
 function enforcer(audit: AuditLog, nonceStore?: NonceStore): Enforcer {
   return new Enforcer({
     policy: () => policy,
-    verifier: createVerifier({ keys: store.trustedKeys(), ...(nonceStore !== undefined && { nonceStore }) }),
-    issuer: store.issuerKey(),
+    verifier: createVerifier({ keys: keys.trustedKeys(), ...(nonceStore !== undefined && { nonceStore }) }),
+    issuer: keys.issuerKey(),
     store,
     upstreams,
     audit,
     metrics: createCapframeMetrics(),
-    limiter: new RateLimiter(),
+    limiter: new MemoryRateLimiter(),
     log,
   });
 }
 
 const upstreamCalls = () => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n').filter(Boolean).length : 0);
-const token = () => mint({ key: store.issuerKey(), tool: 'database.query', ttl: 60 }).token;
+const token = () => mint({ key: keys.issuerKey(), tool: 'database.query', ttl: 60 }).token;
 const sql = { sql: 'SELECT name FROM customers WHERE id = 1' };
 
 beforeAll(() => upstreams.start());
@@ -119,7 +121,7 @@ describe('Enforcer', () => {
     };
     const e = enforcer(audit, remote);
     const holder = generateKeyPair();
-    const bound = mint({ key: store.issuerKey(), tool: 'database.query', ttl: 60, holderKey: holder.publicKey }).token;
+    const bound = mint({ key: keys.issuerKey(), tool: 'database.query', ttl: 60, holderKey: holder.publicKey }).token;
     const meta = () => ({ 'capframe/token': bound, 'capframe/proof': createProof({ token: bound, tool: 'database.query', args: sql, key: holder.secretKey }).proof });
     const before = upstreamCalls();
     const first = meta();

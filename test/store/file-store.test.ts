@@ -1,95 +1,116 @@
-import { readFileSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+/** The embedded store: its on-disk formats and guarantees, and following its revocation log. */
+import { appendFileSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
 import { generateKeyPair, mint } from '../../src/index.js';
-import { encodeBase64url } from '../../src/lib/base64url.js';
 import { openFileStore } from '../../src/store/file-store.js';
+import { parseTokenId } from '../../src/verify/token-id.js';
 import { tempDir } from '../helpers.js';
 
+const cti = (n: number) => new Uint8Array(16).fill(n);
+
+async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('embedded file store', () => {
-  it('creates issuer.key once, with mode 0600, and signs with it', () => {
-    const store = openFileStore(join(tempDir(), 'state'));
-    expect(store.ensureIssuerKey()).toBe(true);
-    expect(store.ensureIssuerKey()).toBe(false);
-    expect(statSync(store.paths.issuerKey).mode & 0o777).toBe(0o600);
-    expect(store.trustedKeys().map((k) => Buffer.from(k).toString('hex'))).toEqual([Buffer.from(store.issuerKey().publicKey).toString('hex')]);
-  });
-
-  it('CAPFRAME_ISSUER_KEY overrides the key file', () => {
+  it('appends revocations once each, fsynced, 0600, and reads them back in order', async () => {
     const store = openFileStore(tempDir());
-    const pair = generateKeyPair();
-    process.env.CAPFRAME_ISSUER_KEY = encodeBase64url(pair.secretKey);
-    try {
-      expect(Buffer.from(store.issuerKey().publicKey)).toEqual(Buffer.from(pair.publicKey));
-    } finally {
-      delete process.env.CAPFRAME_ISSUER_KEY;
-    }
-  });
-
-  it('without a key it says how to make one', () => {
-    const store = openFileStore(tempDir());
-    expect(() => store.issuerKey()).toThrow(/no issuer key at .*issuer\.key; run `capframe init --policy <file>`/);
-  });
-
-  it('appends revocations once each and reads them back in order', () => {
-    const store = openFileStore(tempDir());
-    const a = new Uint8Array(16).fill(1);
-    const b = new Uint8Array(16).fill(2);
-    expect(store.revoke(a)).toBe(true);
-    expect(store.revoke(b)).toBe(true);
-    expect(store.revoke(a)).toBe(false);
-    expect(store.revokedIds().map((x) => x[0])).toEqual([1, 2]);
-    expect(readFileSync(store.paths.revocations, 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(await store.revoke(cti(1))).toBe(true);
+    expect(await store.revoke(cti(2))).toBe(true);
+    expect(await store.revoke(cti(1))).toBe(false);
+    expect((await store.revokedIds()).map((x) => x[0])).toEqual([1, 2]);
+    const lines = readFileSync(store.paths.revocations, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(2);
+    // The on-disk format is unchanged: `tok_… <ISO time>`.
+    expect(lines[0]).toMatch(/^tok_AQEBAQEBAQEBAQEBAQEBAQ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(statSync(store.paths.revocations).mode & 0o077).toBe(0);
+    await store.close();
   });
 
-  it('refuses a revocation log it cannot read, naming file and line (fail closed)', () => {
+  it('refuses a revocation log it cannot read, naming file and line (fail closed)', async () => {
     const store = openFileStore(tempDir());
-    store.revoke(new Uint8Array(16).fill(1));
+    await store.revoke(cti(1));
     appendFileSync(store.paths.revocations, 'garbage line\n');
-    expect(() => store.revokedIds()).toThrow(new RegExp(`${store.paths.revocations.replace(/[.]/g, '\\.')}:2: not a revocation line`));
+    await expect(store.revokedIds()).rejects.toThrow(new RegExp(`${store.paths.revocations.replace(/[.]/g, '\\.')}:2: not a revocation line`));
   });
 
-  it('finds tokens in the ledger by id, ignoring a torn last line', () => {
+  it('records issued tokens (written when record resolves) and finds them by id, ignoring a torn last line', async () => {
     const store = openFileStore(tempDir());
     const pair = generateKeyPair();
     const t = mint({ key: pair.secretKey, tool: 'database.query', agent: 'bot', ttl: 60 });
-    store.record(t);
+    await store.record(t);
+    // Handed to the OS before record() resolved: another process reading the file sees it now.
+    expect(readFileSync(store.paths.ledger, 'utf8')).toContain(t.id);
     appendFileSync(store.paths.ledger, '{"id":"tok_torn');
-    expect(store.findToken(t.id)).toMatchObject({ id: t.id, token: t.token, tool: 'database.query', agent: 'bot' });
-    expect(store.findToken('tok_AAAAAAAAAAAAAAAAAAAAAA')).toBeUndefined();
+    expect(await store.findToken(t.id)).toMatchObject({ id: t.id, token: t.token, tool: 'database.query', agent: 'bot', exp: t.claims.exp });
+    expect(await store.findToken('tok_AAAAAAAAAAAAAAAAAAAAAA')).toBeUndefined();
+    await store.close();
+    expect(statSync(store.paths.ledger).mode & 0o077).toBe(0);
   });
 
-  it('reads extra trusted keys for rotation and rejects bad lines', () => {
+  it('batches ledger lines of one event-loop turn into whole lines, and close() flushes them', async () => {
     const store = openFileStore(tempDir());
-    const old = generateKeyPair();
-    store.ensureIssuerKey();
-    writeFileSync(store.paths.trustedKeys, `# previous issuer\n${Buffer.from(old.publicKey).toString('hex')}\n`);
-    expect(store.trustedKeys()).toHaveLength(2);
-    writeFileSync(store.paths.trustedKeys, 'not-a-key\n');
-    expect(() => store.trustedKeys()).toThrow(/trusted\.keys:1: an Ed25519 public key is 32 bytes/);
+    const pair = generateKeyPair();
+    const minted = Array.from({ length: 500 }, () => mint({ key: pair.secretKey, tool: 'database.query', ttl: 60 }));
+    await Promise.all(minted.map((t) => store.record(t)));
+    await store.close();
+    const lines = readFileSync(store.paths.ledger, 'utf8').split('\n').filter(Boolean);
+    expect(lines.map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(minted.map((t) => t.id));
+    await expect(store.record(minted[0]!)).rejects.toThrow(/closed/);
   });
-});
 
-describe('issuer key creation under concurrency', () => {
-  it('eight processes creating the key at once end with one key that all of them read', async () => {
-    const { spawn } = await import('node:child_process');
-    const dir = join(tempDir(), 'state');
-    const script = `import { openFileStore } from ${JSON.stringify(new URL('../../dist/store/file-store.js', import.meta.url).href)};
-      const s = openFileStore(${JSON.stringify(dir)}); const created = s.ensureIssuerKey();
-      console.log(JSON.stringify({ created, pub: Buffer.from(s.issuerKey().publicKey).toString('hex') }));`;
-    const runs = await Promise.all(
-      Array.from({ length: 8 }, () => new Promise<{ created: boolean; pub: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => (out += d));
-        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { created: boolean; pub: string }) : reject(new Error(`exit ${code}`))));
-      })),
-    );
-    expect(runs.filter((r) => r.created)).toHaveLength(1);
-    expect(new Set(runs.map((r) => r.pub)).size).toBe(1);
-    expect(statSync(join(dir, 'issuer.key')).mode & 0o777).toBe(0o600);
+  it('a follower gets the existing revocations, then each new one from another process, and is current', async () => {
+    const dir = tempDir();
+    const writer = openFileStore(dir);
+    await writer.revoke(cti(1));
+    const reader = openFileStore(dir, { pollMs: 50 });
+    const seen: number[] = [];
+    const states: boolean[] = [];
+    const follow = reader.followRevocations({
+      onRevoked: (ids) => {
+        for (let i = 0; i < ids.length; i += 16) seen.push(ids[i]!);
+      },
+      onState: (current) => states.push(current),
+    });
+    await follow.ready;
+    expect(seen).toEqual([1]);
+    expect(reader.health()).toMatchObject({ kind: 'file', up: true });
+    await writer.revoke(cti(2));
+    await until(() => seen.includes(2), 'the new revocation');
+    await follow.close();
+    expect(states).toEqual([false, true]);
+  });
+
+  it('an unreadable line makes the feed not current, naming file and line, until the log is replaced', async () => {
+    const dir = tempDir();
+    const store = openFileStore(dir, { pollMs: 50 });
+    await store.revoke(cti(1));
+    appendFileSync(store.paths.revocations, 'garbage\n');
+    const reasons: (string | undefined)[] = [];
+    const follow = store.followRevocations({ onRevoked: () => undefined, onState: (current, reason) => reasons.push(current ? 'current' : reason) });
+    expect(reasons.at(-1)).toMatch(/revocations\.log:2: not a revocation line: "garbage"/);
+    expect(store.health()).toMatchObject({ up: false });
+    // Repaired by replacing the file: read again from the start, current again.
+    const fixed = join(dir, 'fixed.log');
+    writeFileSync(fixed, `${readFileSync(store.paths.revocations, 'utf8').split('\n')[0]}\n`);
+    renameSync(fixed, store.paths.revocations);
+    await until(() => reasons.at(-1) === 'current', 'the repaired log');
+    await follow.close();
+  });
+
+  it('nonces and rate limits are this process\'s own (memory)', async () => {
+    const store = openFileStore(tempDir());
+    expect(store.nonces.claim('n', 1000)).toBe(true);
+    expect(store.nonces.claim('n', 1000)).toBe(false);
+    const limit = { calls: 2, per: 60 };
+    expect([store.limiter.take('k', limit), store.limiter.take('k', limit), store.limiter.take('k', limit)]).toEqual([true, true, false]);
+    expect(parseTokenId('tok_AQEBAQEBAQEBAQEBAQEBAQ')).toEqual(cti(1));
   });
 });

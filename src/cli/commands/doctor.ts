@@ -5,9 +5,10 @@ import type { Command } from 'commander';
 
 import { backendStatus } from '../../backend/select.js';
 import { installKind, PACKAGE_ROOT, packageInfo } from '../../lib/package-info.js';
-import { openStore } from '../context.js';
-import { out } from '../exit.js';
+import { openKeys } from '../context.js';
+import { EXIT_ERROR, out } from '../exit.js';
 import { cargoVersion, nativeAdvice } from '../native-advice.js';
+import { storeReport } from '../store-report.js';
 import type { SetExit } from './index.js';
 
 function toolVersion(command: string): string {
@@ -18,13 +19,14 @@ function toolVersion(command: string): string {
 export function registerDoctor(program: Command, setExit: SetExit): void {
   program
     .command('doctor')
-    .description('show the backend in use and why, where the native addon was looked for, toolchain versions and the store path')
-    .option('--policy <file>', 'policy file (locates the state directory)')
+    .description('show the backend in use and why, where the native addon was looked for, toolchain versions, and the store (kind, where, reachable, revocations); exit 1 when the store cannot be read')
+    .option('--policy <file>', 'policy file (locates the state directory and the store)')
     .option('--state-dir <dir>', 'state directory (default .capframe)')
     .option('--json', 'print JSON')
     .action(async (opts: { policy?: string; stateDir?: string; json?: boolean }) => {
       const status = backendStatus();
-      const { store } = await openStore(opts);
+      const ctx = await openKeys(opts);
+      const store = await storeReport(ctx);
       const info = packageInfo();
       const kind = installKind();
       const cargo = cargoVersion();
@@ -46,9 +48,9 @@ export function registerDoctor(program: Command, setExit: SetExit): void {
         node_napi_version: process.versions.napi ?? null,
         rustc: toolVersion('rustc'),
         cargo: cargo ?? 'not found',
-        state_dir: store.stateDir,
-        issuer_key: existsSync(store.paths.issuerKey) ? store.paths.issuerKey : 'absent',
-        revoked_tokens: store.revokedIds().length,
+        state_dir: ctx.keys.stateDir,
+        issuer_key: existsSync(ctx.keys.paths.issuerKey) ? ctx.keys.paths.issuerKey : 'absent',
+        ...store,
         advice: nativeAdvice({ status, kind, hasCargo: cargo !== undefined, info }) ?? null,
       };
       if (opts.json === true) {
@@ -59,6 +61,6 @@ export function registerDoctor(program: Command, setExit: SetExit): void {
           else if (v !== null) out(`${k.padEnd(22)} ${v}`);
         }
       }
-      setExit(0);
+      setExit(store.store_reachable ? 0 : EXIT_ERROR);
     });
 }

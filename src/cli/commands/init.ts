@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 
 import { CapframeError } from '../../errors.js';
 import { loadPolicy } from '../../policy/index.js';
-import { openFileStore } from '../../store/file-store.js';
+import { openKeyStore } from '../../store/keys.js';
 import { err, out } from '../exit.js';
 import { shellQuote } from '../shell-quote.js';
 import type { SetExit } from './index.js';
@@ -113,7 +113,7 @@ export function registerInit(program: Command, setExit: SetExit): void {
         throw new CapframeError('invalid_argument', `cannot write ${shown}: ${(error as Error).message}`);
       }
       const policy = await loadPolicy(target);
-      const store = openFileStore(policy.stateDir);
+      const store = openKeyStore(policy.stateDir);
       const created = store.ensureIssuerKey();
       out(`wrote ${shown}${opts.fromDiscovery === true ? ' (drafted from discovery: review every rule before use)' : ''}`);
       out(`${created ? 'created' : 'kept existing'} issuer key ${store.paths.issuerKey}`);

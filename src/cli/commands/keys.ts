@@ -6,8 +6,8 @@ import { CapframeError } from '../../errors.js';
 import { publicJwk, publicJwks } from '../../keys/jwks.js';
 import { generateKeyPair, secretKeyToPem } from '../../keys/keys.js';
 import { encodeBase64url } from '../../lib/base64url.js';
-import type { FileStore } from '../../store/file-store.js';
-import { openStore } from '../context.js';
+import type { KeyStore } from '../../store/keys.js';
+import { openKeys } from '../context.js';
 import { err, out } from '../exit.js';
 import type { SetExit } from './index.js';
 
@@ -65,7 +65,7 @@ function registerKeysPublic(keys: Command, setExit: SetExit): void {
     .option('--state-dir <dir>', 'state directory (default .capframe)')
     .option('--json', 'print a JWK Set ({"keys": [...]})')
     .action(async (opts: { policy?: string; stateDir?: string; json?: boolean }) => {
-      const { store } = await openStore(opts);
+      const { keys: store } = await openKeys(opts);
       const set = publicJwks(store.trustedKeys());
       if (set.keys.length === 0) {
         throw new CapframeError(
@@ -94,7 +94,7 @@ function registerKeysPublic(keys: Command, setExit: SetExit): void {
  * Called after `trustedKeys()` succeeded, which already read (and would have rejected)
  * a damaged issuer key, so a failure here can only mean there is none.
  */
-function issuerJwkX(store: FileStore): string | undefined {
+function issuerJwkX(store: KeyStore): string | undefined {
   try {
     return publicJwk(store.issuerKey().publicKey).x;
   } catch {

@@ -5,7 +5,7 @@ import { fromPrintable } from '../../token/printable.js';
 import { createVerifier, type VerifyContext } from '../../verify/verifier.js';
 import { parseJsonOption } from '../args.js';
 import { chainLines, chainView, failedLink } from '../chain-format.js';
-import { openStore } from '../context.js';
+import { withStore } from '../context.js';
 import { EXIT_DENIED, out } from '../exit.js';
 import { decisionJson, formatDecision } from '../format.js';
 import { resolveToken } from '../resolve-token.js';
@@ -31,17 +31,19 @@ export function registerVerify(program: Command, setExit: SetExit): void {
     .option('--args <json>', 'the call\'s arguments as JSON; its constraints must hold on them')
     .option('--proof <proof>', 'the holder proof for the call (from `capframe proof`), for a holder-bound token')
     .option('--audience <name>', 'verify as this audience')
-    .option('--policy <file>', 'policy file (locates the state directory; its max_delegation_depth applies)')
+    .option('--policy <file>', 'policy file (locates the state directory and the store; its max_delegation_depth applies)')
     .option('--state-dir <dir>', 'state directory (default .capframe)')
     .option('--json', 'print JSON')
     .action(async (opts: VerifyOpts) => {
-      const { store, policy } = await openStore(opts);
-      const token = resolveToken(store, opts.token);
-      const verifier = createVerifier({
-        keys: store.trustedKeys(),
-        revoked: store.revokedIds(),
-        ...(policy !== undefined && { maxDepth: policy.maxDelegationDepth }),
-      });
+      // A tok_ id and the revocations come from the store (the ledger and revocation set in Redis, or the state directory).
+      const { token, verifier } = await withStore(opts, async ({ keys, store, policy }) => ({
+        token: await resolveToken(store, opts.token),
+        verifier: createVerifier({
+          keys: keys.trustedKeys(),
+          revoked: await store.revokedIds(),
+          ...(policy !== undefined && { maxDepth: policy.maxDelegationDepth }),
+        }),
+      }));
       const call = opts.tool !== undefined || opts.args !== undefined || opts.proof !== undefined || opts.audience !== undefined;
       const context: VerifyContext | undefined = call
         ? {

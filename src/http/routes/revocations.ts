@@ -1,6 +1,7 @@
 /** `POST /v1/revocations` (admin key): revokes a token through the running server. */
 import { sameSecret } from '../../lib/same-secret.js';
 import { tokenId } from '../../token/claims.js';
+import { claimedExpiry } from '../../verify/token-id.js';
 import { bearerOf } from '../../proxy/auth.js';
 import { NOT_JSON, discardBody, readJson, sendJson } from '../body.js';
 import type { RouteFamily } from '../context.js';
@@ -26,7 +27,15 @@ export const revocationRoutes: RouteFamily = ({ rt, options }) => [
         sendJson(res, 400, { error: 'body must name a token: {id: "tok_…"} or {token: "cf1.…"}' });
         return;
       }
-      const added = rt.revoke(cti);
+      let added: boolean;
+      try {
+        added = await rt.revoke(cti, claimedExpiry(ref as string));
+      } catch (error) {
+        // Never a success that did not happen: this instance denies the token, the store does not know.
+        rt.log.error('revocation not stored', { id: tokenId(cti), error: (error as Error).message });
+        sendJson(res, 503, { error: `${tokenId(cti)} is revoked in this instance only: the store could not record it (${(error as Error).message}); retry` });
+        return;
+      }
       sendJson(res, 200, { revoked: tokenId(cti), new: added });
     },
   },

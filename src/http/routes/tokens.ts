@@ -12,7 +12,7 @@ export const tokenRoutes: RouteFamily = ({ rt, options }) => [
       if (auth.kind !== 'agent') {
         // Before the body is read, and not audited: as on the MCP endpoint, a caller without
         // an agent key costs nothing that grows (the refusal's words are the Enforcer's).
-        const refused = rt.enforcer.issue({ auth }, undefined);
+        const refused = await rt.enforcer.issue({ auth }, undefined);
         rt.metrics.httpRefused.labels('unauthenticated').inc();
         sendJson(res, 401, { allowed: false, code: 'agent_unknown', reason: refused.outcome.reason }, { 'www-authenticate': 'Bearer realm="capframe"' });
         discardBody(req);
@@ -23,7 +23,7 @@ export const tokenRoutes: RouteFamily = ({ rt, options }) => [
         sendJson(res, 400, { error: 'body must be JSON: {tool, capability?, ttl?, holder_key?}' });
         return;
       }
-      const issued = rt.enforcer.issueOverHttp({ auth }, args);
+      const issued = await rt.enforcer.issueOverHttp({ auth }, args);
       if (issued.ok) sendJson(res, 200, issued.body);
       else sendJson(res, 403, { allowed: false, code: issued.code, reason: issued.reason });
     },
