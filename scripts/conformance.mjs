@@ -329,10 +329,11 @@ async function runAll(opts, label, url, scenarios, dir) {
 // --- through serve ---------------------------------------------------------------------
 
 /**
- * The policy for the through-serve run: one upstream (the fixture), one agent with
- * auto_mint, every fixture tool allowed to it. As the proxy gains rules for resources,
- * prompts and relayed requests, grant them here too: this run compares the proxy with
- * the fixture, so it must not be limited by its policy.
+ * The policy for the through-serve run: one upstream (the fixture) served under its own
+ * names (the suite calls `test_simple_text`, reads `test://static-text`), every request it
+ * may send relayed, and one agent with auto_mint that every tool, resource and prompt of
+ * the fixture is allowed to. This run compares the proxy with the fixture, so it must not
+ * be limited by its policy.
  */
 function throughServePolicy(upstream, keySha256) {
   return {
@@ -342,9 +343,13 @@ function throughServePolicy(upstream, keySha256) {
       issuer: 'capframe-conformance',
       state_dir: '.capframe',
       auto_mint: false,
-      servers: { [UPSTREAM]: upstream },
+      servers: { [UPSTREAM]: { ...upstream, names: 'upstream', relay: { sampling: 'allow', elicitation: 'allow', roots: 'allow' } } },
       agents: { [AGENT]: { key_sha256: keySha256, auto_mint: true } },
-      rules: [{ tool: `${UPSTREAM}.*`, agents: [AGENT] }],
+      rules: [
+        { tool: `${UPSTREAM}.*`, agents: [AGENT] },
+        { resource: `${UPSTREAM}:*`, agents: [AGENT] },
+        { prompt: `${UPSTREAM}.*`, agents: [AGENT] },
+      ],
     },
   };
 }
