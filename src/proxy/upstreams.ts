@@ -496,7 +496,10 @@ export class UpstreamPool {
   /** Hands an upstream's request to the session of the call it belongs to; refuses when there is none. */
   private relay(s: ServerState, ctx: CallContext | undefined, request: RelayedRequest, signal: AbortSignal): Promise<Record<string, unknown>> {
     if (ctx?.onRequest === undefined) {
-      const reason = ctx === undefined ? 'no call that relays it is in flight on this upstream (over stdio: exactly one must be)' : 'the call it arrived with does not relay requests';
+      const reason =
+        ctx === undefined
+          ? 'no call that relays it is in flight on this upstream (over stdio: exactly one must be)'
+          : 'the calling client cannot receive it (it declared no capability this server may relay to it)';
       this.options.onRelayRefused?.({ server: s.name, method: request.method, reason });
       return Promise.reject(new RpcError(ErrorCode.MethodNotFound, `capframe: ${request.method} is not relayed: ${reason}`));
     }
