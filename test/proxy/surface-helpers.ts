@@ -107,6 +107,8 @@ export interface SurfaceOptions {
   policy?: Record<string, unknown>;
   /** The fixture's server name in the policy (default `conf`). */
   name?: string;
+  /** No agents in the policy (capability mode); by default agents `a` and `b` exist. */
+  noAgents?: boolean;
 }
 
 /** Starts the fixture (HTTP: its own process) and `capframe serve` in front of it. */
@@ -119,7 +121,7 @@ export async function startSurface(options: SurfaceOptions): Promise<SurfaceEnv>
       version: '0.2',
       default_policy: 'deny',
       ...options.policy,
-      agents: { a: { key_sha256: sha256Hex(KEY_A), auto_mint: true }, b: { key_sha256: sha256Hex(KEY_B), auto_mint: true } },
+      ...(options.noAgents !== true && { agents: { a: { key_sha256: sha256Hex(KEY_A), auto_mint: true }, b: { key_sha256: sha256Hex(KEY_B), auto_mint: true } } }),
       servers: {},
       rules: options.rules,
     };

@@ -12,7 +12,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { firstText, KEY_A, KEY_B, startSurface, surfaceClient, until, type Recorder, type SurfaceEnv, type UpstreamKind } from './surface-helpers.js';
+import { firstText, KEY_A, KEY_B, startSurface, surfaceClient, until, type Recorder, type SurfaceEnv, type UpstreamKind } from '../surface-helpers.js';
 
 const RULES = [{ tool: 'conf.*', agents: ['a', 'b'] }];
 
