@@ -9,9 +9,14 @@
  * The fixture runs with IGNORE_CLIENT_CAPABILITIES=1: it sends its requests even when the
  * proxy did not declare the capability, as a misbehaving upstream would.
  */
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { join } from 'node:path';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { CallToolResultSchema, CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { CLI } from '../../helpers.js';
 import { firstText, KEY_A, KEY_B, startSurface, surfaceClient, until, type Recorder, type SurfaceEnv, type UpstreamKind } from '../surface-helpers.js';
 
 const RULES = [{ tool: 'conf.*', agents: ['a', 'b'] }];
@@ -135,4 +140,45 @@ describe.each<UpstreamKind>(['http', 'stdio'])('relayed requests, %s upstream', 
       nothingFor(b.seen);
     });
   }
+});
+
+describe('serve --stdio (one desktop client)', () => {
+  let surface: SurfaceEnv;
+
+  beforeAll(async () => {
+    surface = await startSurface({ upstream: 'stdio', server: { relay: { sampling: 'allow' } }, rules: RULES });
+  }, 60_000);
+
+  afterAll(async () => {
+    await surface?.stop();
+  });
+
+  it('relays a sampling request during a call to its client, and progress under its token', async () => {
+    const client = new Client({ name: 'desktop', version: '1.0.0' }, { capabilities: { sampling: {} } });
+    const sampled: unknown[] = [];
+    client.setRequestHandler(CreateMessageRequestSchema, (request) => {
+      sampled.push(request.params);
+      return { role: 'assistant', content: { type: 'text', text: 'from the desktop' }, model: 'm' };
+    });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, 'serve', '--policy', surface.env.policyFile, '--stdio', '--audit-log', join(surface.env.dir, 'audit-stdio.log')],
+        cwd: surface.env.dir,
+        env: { ...(process.env as Record<string, string>), CAPFRAME_AGENT_KEY: KEY_A },
+        stderr: 'ignore',
+      }),
+    );
+    try {
+      expect(firstText(await client.callTool({ name: 'conf.test_sampling', arguments: { prompt: 'desk' } }))).toBe('LLM response: from the desktop');
+      expect(sampled).toHaveLength(1);
+      const progress: number[] = [];
+      await client.request({ method: 'tools/call', params: { name: 'conf.test_tool_with_progress', arguments: {}, _meta: { progressToken: 7 } } }, CallToolResultSchema, {
+        onprogress: (p) => void progress.push(p.progress),
+      });
+      expect(progress).toEqual([0, 50, 100]);
+    } finally {
+      await client.close();
+    }
+  });
 });
