@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { signingKey } from '../dist/keys/keys.js';
 import { mint } from '../dist/token/mint.js';
+import { delegate } from '../dist/token/delegate.js';
+import { createProof } from '../dist/token/proof.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -45,13 +47,16 @@ async function connect(url, headers = {}) {
   return client;
 }
 
-/** Runs CALLS calls with CONCURRENCY in flight; returns calls per second. */
+const SQL = { sql: 'SELECT * FROM customers WHERE id = 1' };
+
+/** Runs CALLS calls with CONCURRENCY in flight; returns calls per second. `meta` is one `_meta`, or one per call. */
 async function load(client, name, meta) {
   let next = 0;
   const worker = async () => {
     while (next < CALLS) {
-      next += 1;
-      const r = await client.callTool({ name, arguments: { sql: 'SELECT * FROM customers WHERE id = 1' }, ...(meta && { _meta: meta }) });
+      const i = next++;
+      const m = Array.isArray(meta) ? meta[i] : meta;
+      const r = await client.callTool({ name, arguments: SQL, ...(m && { _meta: m }) });
       if (r.isError) throw new Error(`call failed: ${JSON.stringify(r.content)}`);
     }
   };
@@ -77,17 +82,29 @@ export async function runProxyBench() {
   // PROXY_PROF=<dir> writes a V8 CPU profile of the proxy there.
   const profile = process.env.PROXY_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROXY_PROF}`] : [];
   const extra = process.env.PROXY_JSON === '1' ? ['--json-response'] : [];
-  const proxy = await start([...profile, join(ROOT, 'bin/capframe.js'), 'serve', '--policy', policy, '--port', '0', ...extra], { CAPFRAME_LOG_LEVEL: 'warn' }, /serving (http:\S+)/);
+  // PROXY_CONSOLE=1 serves the operator console too (nobody signed in): its cost on the call path.
+  if (process.env.PROXY_CONSOLE === '1') extra.push('--console');
+  const proxy = await start([...profile, join(ROOT, 'bin/capframe.js'), 'serve', '--policy', policy, '--port', '0', ...extra], { CAPFRAME_LOG_LEVEL: 'warn', CAPFRAME_ADMIN_KEY: 'bench-admin-key-0123456789' }, /serving (http:\S+)/);
   try {
     const direct = await connect(upstreamUrl);
     const proxied = await connect(proxy.match[1]);
     // No agents in this policy: the operator mints the token, as `capframe mint` would.
     const issuer = signingKey(readFileSync(join(dir, '.capframe', 'issuer.key'), 'utf8'));
     const meta = { 'capframe/token': mint({ key: issuer, tool: 'database.query', ttl: 3600 }).token };
-    // Warm both paths, then alternate so drift on a shared machine hits both alike.
+    // Issue 10: a depth-2 delegated token (root → two delegations, one bound each) with a
+    // fresh holder proof per call. Without agents in the policy the proof alone proves
+    // possession. Proofs are made before each round, so the client's signing is not timed.
+    const holders = [0x31, 0x32, 0x33].map((b) => signingKey(new Uint8Array(32).fill(b)));
+    let chained = mint({ key: issuer, tool: 'database.*', ttl: 3600, holderKey: holders[0].publicKey, when: [{ arg: 'sql', op: 'max_length', value: 200 }] }).token;
+    for (let i = 1; i < holders.length; i++) {
+      chained = delegate(chained, { key: holders[i - 1], tools: 'database.query', when: [{ arg: 'sql', op: 'starts_with', value: 'SELECT' }], to: holders[i].publicKey }).token;
+    }
+    const proved = () => Array.from({ length: CALLS }, () => ({ 'capframe/token': chained, 'capframe/proof': createProof({ token: chained, tool: 'database.query', args: SQL, key: holders.at(-1) }).proof }));
+    // Warm every path, then alternate so drift on a shared machine hits them alike.
     await load(direct, 'query');
     await load(proxied, 'database.query', meta);
-    const rounds = { direct: [], proxied: [], cpu: [], upstream_cpu: [] };
+    await load(proxied, 'database.query', proved());
+    const rounds = { direct: [], proxied: [], cpu: [], upstream_cpu: [], delegated: [], delegated_cpu: [] };
     for (let i = 0; i < 3; i++) {
       const up = cpuMicros(upstream.child.pid);
       rounds.direct.push(await load(direct, 'query'));
@@ -95,6 +112,10 @@ export async function runProxyBench() {
       const before = cpuMicros(proxy.child.pid);
       rounds.proxied.push(await load(proxied, 'database.query', meta));
       rounds.cpu.push((cpuMicros(proxy.child.pid) - before) / CALLS);
+      const proofs = proved();
+      const beforeDelegated = cpuMicros(proxy.child.pid);
+      rounds.delegated.push(await load(proxied, 'database.query', proofs));
+      rounds.delegated_cpu.push((cpuMicros(proxy.child.pid) - beforeDelegated) / CALLS);
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     await direct.close();
@@ -102,7 +123,9 @@ export async function runProxyBench() {
     // The decision path alone (authenticate → verify → policy → audit), as the audit log
     // records it per call: the part of the proxy's CPU that is Capframe's own work.
     const audit = readFileSync(join(dir, '.capframe', 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const decisionUs = median(audit.filter((r) => r.decision === 'allow').map((r) => r.latency_us));
+    const plainId = audit.find((r) => r.decision === 'allow')?.token_id;
+    const decisionUs = median(audit.filter((r) => r.decision === 'allow' && r.token_id === plainId).map((r) => r.latency_us));
+    const delegatedUs = median(audit.filter((r) => r.decision === 'allow' && r.token_id !== plainId).map((r) => r.latency_us));
     return {
       calls_per_round: CALLS,
       concurrency: CONCURRENCY,
@@ -111,6 +134,10 @@ export async function runProxyBench() {
       proxied_over_direct: median(rounds.proxied) / median(rounds.direct),
       proxy_cpu_us_per_call: median(rounds.cpu),
       decision_path_us_median: decisionUs,
+      delegated_calls_per_s: median(rounds.delegated),
+      delegated_over_plain_token: median(rounds.delegated) / median(rounds.proxied),
+      proxy_cpu_us_per_delegated_call: median(rounds.delegated_cpu),
+      decision_path_delegated_us_median: delegatedUs,
       // For scale: what the upstream MCP server itself (same SDK) spends per direct call.
       upstream_cpu_us_per_direct_call: median(rounds.upstream_cpu),
       rounds,

@@ -41,6 +41,7 @@ try {
   console.log(`  proxied: ${proxy.proxied_calls_per_s.toFixed(0)} calls/s  (ratio ${proxy.proxied_over_direct.toFixed(3)}, target >= 0.85)`);
   console.log(`  proxy process CPU per call: ${proxy.proxy_cpu_us_per_call.toFixed(0)} us (HTTP both ways included); decision path median: ${proxy.decision_path_us_median} us`);
   console.log(`  upstream process CPU per direct call, for scale: ${proxy.upstream_cpu_us_per_direct_call.toFixed(0)} us`);
+  console.log(`  delegated (depth 2) + fresh proof per call: ${proxy.delegated_calls_per_s.toFixed(0)} calls/s (${proxy.delegated_over_plain_token.toFixed(3)} x the plain token), proxy CPU ${proxy.proxy_cpu_us_per_delegated_call.toFixed(0)} us per call, decision path median ${proxy.decision_path_delegated_us_median} us`);
   results.sections.proxy = proxy;
 } catch (error) {
   console.log(`\n(proxy benchmark failed: ${error.message})`);

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { CapframeError } from '../errors.js';
+import { packageInfo } from '../lib/package-info.js';
 import { EXIT_ERROR, err } from './exit.js';
 import { registerCommands } from './commands/index.js';
 
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command('capframe')
     .description('Capability tokens and a default-deny policy for MCP tool calls')
+    .version(packageInfo().version, '-V, --version', 'print the version')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({

@@ -12,7 +12,7 @@ import { compileConstraintList, NO_CONSTRAINTS, type ConstraintSet } from './con
 import { createEngine } from './decide.js';
 import type { Problem } from './problem.js';
 import { regexCaveats } from './regex-caveats.js';
-import { isResourceName, MAX_RESOURCE_URI_LENGTH } from './resource-name.js';
+import { isResourceName, isResourcePattern, MAX_RESOURCE_URI_LENGTH } from './resource-name.js';
 import type { PolicyFile, RuleInput, ServerInput } from './schema.js';
 import type { AgentConfig, Policy, Rule, RuleKind, ServerConfig, ServerServing } from './types.js';
 
@@ -22,8 +22,6 @@ const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
 /** Tool and prompt patterns: printable, no whitespace. */
 const TOOL_PATTERN = /^[\x21-\x7e]{1,256}$/;
-/** Resource patterns: `<server or glob>:<uri glob>`, printable, no whitespace, as long as a URI may be. */
-const RESOURCE_PATTERN = new RegExp(`^[A-Za-z0-9_*-]+:[\\x21-\\x7e]{0,${MAX_RESOURCE_URI_LENGTH}}$`);
 /** A server name that is also a valid URI scheme (RFC 3986 §3.1), so `<server>:<uri>` is a valid URI. */
 const URI_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 /** The proxy's own tools live under this prefix. */
@@ -139,7 +137,7 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     const { kind, pattern } = ruleTarget(r);
     let ok = true;
     if (kind === 'resource') {
-      if (!RESOURCE_PATTERN.test(pattern)) {
+      if (!isResourcePattern(pattern)) {
         problems.push({
           path: at('rules', i, 'resource'),
           message: `resource ${JSON.stringify(pattern.slice(0, 200))} is not a resource name or pattern; expected "<server>:<uri>" or a glob such as "docs:file:///srv/docs/*" (printable, no spaces, a URI of at most ${MAX_RESOURCE_URI_LENGTH} characters)`,

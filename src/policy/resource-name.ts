@@ -24,6 +24,21 @@ const LOWER_SCHEME = /^[a-z][a-z0-9+.-]*:/;
 const FORBIDDEN = /[\x00-\x20\x7f-\uffff"<>\\^`{|}]/;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
+/** `<server or glob>:<uri glob>`: printable, no whitespace, a URI part of at most {@link MAX_RESOURCE_URI_LENGTH}. */
+const RESOURCE_PATTERN = new RegExp(`^[A-Za-z0-9_*-]+:[\\x21-\\x7e]{0,${MAX_RESOURCE_URI_LENGTH}}$`);
+
+/**
+ * Whether `pattern` can name resources, as a `resource:` rule or a resource token does:
+ * a server name (or glob), a colon, and a URI glob of printable ASCII without spaces.
+ *
+ * @example
+ * isResourcePattern('docs:file:///srv/docs/*'); // true
+ * isResourcePattern('docs.query');               // false
+ */
+export function isResourcePattern(pattern: unknown): boolean {
+  return typeof pattern === 'string' && RESOURCE_PATTERN.test(pattern);
+}
+
 /**
  * Whether `name` is a resource name (`<server>:<uri>`) rather than a tool or prompt name.
  *

@@ -13,7 +13,9 @@ import { CapframeError } from '../errors.js';
 import { LOCK_FILE_NAME, readLockSync } from '../discover/lock.js';
 import { watchPolicy } from '../policy/index.js';
 import type { Policy } from '../policy/types.js';
-import { openFileStore } from '../store/file-store.js';
+import { openFileStore, type FileStore } from '../store/file-store.js';
+import { createMemoryNonceStore, type NonceStore } from '../store/nonces.js';
+import { MAX_DEPTH_LIMIT } from '../token/chain.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
 import { Enforcer } from './enforce.js';
@@ -34,6 +36,8 @@ export interface RuntimeOptions {
   drainMs?: number;
   /** Audit log path, overriding the policy's `audit.path` and `<state_dir>/audit.log`. */
   auditLog?: string;
+  /** Where holder-proof nonces are claimed (default: in memory, for this process). */
+  nonceStore?: NonceStore;
 }
 
 export interface Runtime {
@@ -49,6 +53,12 @@ export interface Runtime {
   readonly health: readonly HealthContributor[];
   /** Revokes through the store (durable) and the verifier (immediate). */
   revoke(cti: Uint8Array): boolean;
+  /** Whether the running verifier denies this cti as revoked (what is in force now). */
+  isRevoked(cti: Uint8Array): boolean;
+  /** The store issued tokens and revocations are read from (the operator console lists them). */
+  readonly store: FileStore;
+  /** The audit log this runtime appends to. */
+  readonly auditPath: string;
   /** The cti named by a `tok_` id or a printable token, if it names one. */
   ctiOf(ref: string): Uint8Array | undefined;
   /** Counts an HTTP request as in flight until it settles. */
@@ -89,7 +99,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const store = openFileStore(initial.stateDir);
   if (store.ensureIssuerKey()) log.info('created issuer key', { path: store.paths.issuerKey });
   const revoked = store.revokedIds();
-  const verifier = createVerifier({ keys: store.trustedKeys(), revoked });
+  // Holder-proof nonces: one store for the whole runtime, in memory in embedded mode. A
+  // fleet replaces it with a shared one (same NonceStore interface) so a proof is
+  // accepted once across every instance.
+  const nonceStore = options.nonceStore ?? createMemoryNonceStore();
+  // The verifier accepts any chain depth the format allows; the enforcer applies the
+  // policy's max_delegation_depth per call, so a reload changes it at once.
+  const verifier = createVerifier({ keys: store.trustedKeys(), revoked, nonceStore, maxDepth: MAX_DEPTH_LIMIT });
   const auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
   mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
   const unlockAudit = lockAuditLog(auditPath);
@@ -167,6 +183,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       verifier.revoke(cti);
       return added;
     },
+    isRevoked: (cti) => verifier.isRevoked(cti),
+    store,
+    auditPath,
     ctiOf(ref) {
       try {
         return ctiOfReference(ref);

@@ -39,6 +39,7 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import { canonicalJson } from '../audit/canonical-json.js';
 import { compareToLock, type LockFile } from '../discover/lock.js';
 import { isRecord } from '../lib/is-record.js';
+import { MAX_PASSED_DEPTH, nestedDeeperThan } from '../lib/json-depth.js';
 import { connectUpstream, listAll, listAllTools, maxResultBytes, upstreamTimeoutMs, type ListMethod, type Upstream, type UpstreamConfig } from '../mcp/connect.js';
 import { NotSentError, RefusedAnswer } from '../mcp/stdio-transport.js';
 import { MAX_RESOURCE_URI_LENGTH, resourceUriProblem } from '../policy/resource-name.js';
@@ -113,7 +114,7 @@ interface ServerState {
   held: Map<string, string>;
   /** Served tools the screening found poisoned, with the reason; withheld unless `screen.allow` names them. */
   flagged: Flags;
-  /** Tools never served because `<server>.<tool>` is not a valid MCP tool name. */
+  /** Tools never served because `<server>.<tool>` is not a valid MCP tool name, or the definition nests too deep to pass on. */
   misnamed: number;
   prompts: Map<string, Prompt>;
   promptFlags: Flags;
@@ -157,6 +158,35 @@ export interface UpstreamPoolOptions {
   /** First reconnect delay, doubled per failure up to maxBackoffMs. */
   backoffMs?: number;
   maxBackoffMs?: number;
+}
+
+/** One tool a server listed, served or not, as the operator console shows it. */
+export interface CatalogTool {
+  /** The MCP tool name as the server spells it. */
+  name: string;
+  /** As listed; absent for a tool the lock holds back (its definition is not kept). */
+  definition?: Tool;
+  /**
+   * `served`: in tools/list; `withheld`: screened as poisoned and not allowed;
+   * `held`: drifted from the lock or not in it.
+   */
+  status: 'served' | 'withheld' | 'held';
+  /** Why it is withheld or held, or the screening findings a `screen.allow` entry overrides. */
+  reason?: string;
+  /** `locked`: matches its lock entry; `drifted` / `not_in_lock`: held; `no_lock`: nothing is pinned. */
+  pin: 'locked' | 'drifted' | 'not_in_lock' | 'no_lock';
+}
+
+/** One server in {@link UpstreamPool.catalog}. */
+export interface CatalogServer {
+  server: string;
+  up: boolean;
+  restarts: number;
+  /** Why it is down (one line), when it is. */
+  lastError?: string;
+  tools: CatalogTool[];
+  /** Locked tools of this server it no longer lists. */
+  lockedMissing: string[];
 }
 
 export interface ServerHealth {
@@ -594,6 +624,29 @@ export class UpstreamPool {
 
   // --- health and configuration ----------------------------------------------------------
 
+  /**
+   * Every tool each server last listed, served or not, with its pin state: what the
+   * operator console shows. Tools of a server that is down are its last listing.
+   */
+  catalog(): CatalogServer[] {
+    const screen = this.screenSettings();
+    const lock = this.options.lock;
+    return [...this.servers.values()].map((s) => {
+      const tools: CatalogTool[] = [];
+      for (const [name, definition] of s.tools) {
+        const flagged = s.flagged.get(name);
+        const withheld = flagged !== undefined && isWithheld(screen, `${s.name}.${name}`);
+        tools.push({ name, definition, status: withheld ? 'withheld' : 'served', ...(flagged !== undefined && { reason: flagged }), pin: lock === undefined ? 'no_lock' : 'locked' });
+      }
+      for (const [name, reason] of s.held) {
+        tools.push({ name, status: 'held', reason, pin: lock !== undefined && Object.hasOwn(lock.tools, `${s.name}.${name}`) ? 'drifted' : 'not_in_lock' });
+      }
+      const listed = new Set([...s.tools.keys(), ...s.held.keys()]);
+      const lockedMissing = s.up && lock !== undefined ? Object.values(lock.tools).filter((e) => e.server === s.name && !listed.has(e.tool)).map((e) => e.tool) : [];
+      return { server: s.name, up: s.up, restarts: s.restarts, ...(s.lastError !== undefined && { lastError: s.lastError }), tools, lockedMissing };
+    });
+  }
+
   health(): Record<string, ServerHealth> {
     const out: Record<string, ServerHealth> = {};
     for (const s of this.servers.values()) {
@@ -916,6 +969,10 @@ export class UpstreamPool {
         // No agent could call it: the proxy refuses names outside the MCP rules.
         s.misnamed += 1;
         log.warn('tool not served: its name is not a valid MCP tool name', { server: s.name, tool: JSON.stringify(tool.name.slice(0, 200)) });
+      } else if (nestedDeeperThan(tool, MAX_PASSED_DEPTH)) {
+        // Serving it would break tools/list for every agent: JSON.stringify overflows the stack.
+        s.misnamed += 1;
+        log.warn(`tool not served: its definition is nested deeper than ${MAX_PASSED_DEPTH} levels`, { tool: qualified });
       } else if (fields !== undefined) {
         const reason = `definition of ${qualified} changed since it was locked (${fields.join(', ')}); review it and re-run \`capframe discover --lock\``;
         s.held.set(tool.name, reason);

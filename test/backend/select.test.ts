@@ -27,7 +27,15 @@ describe('backend selection', () => {
 
   it.runIf(nativeAddonPath() !== undefined)('without a preference the native addon is used', () => {
     const r = doctor({ CAPFRAME_BACKEND: undefined });
-    expect(JSON.parse(r.stdout)).toMatchObject({ backend: 'native', reason: 'native addon loaded', native_napi_version: 9 });
+    // In a checkout the addon is the local build (no platform package is installed).
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      backend: 'native',
+      reason: 'native addon loaded from a local build in native/',
+      native_source: 'local build',
+      native_addon: nativeAddonPath(),
+      native_napi_version: 9,
+      advice: null,
+    });
   });
 
   it('the library export names the active backend', () => {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 
 import { registerAgents } from './agents.js';
 import { registerAudit } from './audit.js';
+import { registerBuildNative } from './build-native.js';
 import { registerDelegate } from './delegate.js';
 import { registerDemo } from './demo.js';
 import { registerDiscover } from './discover.js';
@@ -35,6 +36,7 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerAgents(program, setExit);
   registerDemo(program, setExit);
   registerDoctor(program, setExit);
+  registerBuildNative(program, setExit);
   registerAudit(program, setExit);
   registerDiscover(program, setExit);
 }

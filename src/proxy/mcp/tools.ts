@@ -13,13 +13,19 @@ import { fingerprintOf, visibleTools } from './visible.js';
 export const REQUEST_TOKEN_DEFINITION: Tool = {
   name: REQUEST_TOKEN_TOOL,
   description:
-    'Get a capability token for one tool. Pass the returned token in params._meta["capframe/token"] (or the Capframe-Token header) when calling that tool.',
+    'Get a capability token for one tool. Pass the returned token in params._meta["capframe/token"] (or the Capframe-Token header) when calling that tool. ' +
+    'With holder_key, the token is bound to that key: every call then also needs a fresh holder proof in params._meta["capframe/proof"] (capframeClient does this). ' +
+    'A tool of "<server>:<uri pattern>" asks for a resource token, presented the same way on resources/read.',
   inputSchema: {
     type: 'object',
     properties: {
-      tool: { type: 'string', description: 'Tool name, e.g. database.query' },
+      tool: { type: 'string', description: 'Tool name, e.g. database.query (or a resource pattern, e.g. docs:file:///srv/docs/*)' },
       capability: { type: 'string' },
       ttl: { type: 'integer', minimum: 1, description: 'Lifetime in seconds, capped by the policy' },
+      holder_key: {
+        type: 'string',
+        description: "Bind the token to this Ed25519 public key (64 hex characters or base64url), one of the agent's holder_keys in the policy",
+      },
     },
     required: ['tool'],
     additionalProperties: false,
