@@ -19,7 +19,8 @@
 //   --spec-version <v>   protocol revision whose server scenarios run (default 2025-11-25)
 //   --scenario <name>    run only this scenario (repeatable)
 //   --through-serve      also run every scenario through `capframe serve` in front of the
-//                        fixture (policy allowing every fixture tool to one agent) behind a
+//                        fixture (served under its own names, every tool, resource and prompt
+//                        allowed to one agent, every upstream request relayed) behind a
 //                        forwarder that adds the agent's `Authorization: Bearer` header; any
 //                        difference from the direct run fails
 //   --upstream http|stdio  how serve reaches the fixture (default http)
