@@ -6,6 +6,7 @@
  * allowed; `resources/unsubscribe` releases the session's own subscription.
  */
 import {
+  ErrorCode,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ReadResourceRequestSchema,
@@ -20,11 +21,15 @@ import { isRecord } from '../../lib/is-record.js';
 import { truncate } from '../../lib/truncate.js';
 import { MAX_RESOURCE_URI_LENGTH } from '../../policy/resource-name.js';
 import { ownedMeta, type Caller, type Forward } from '../enforce.js';
+import { RpcError } from '../rpc-error.js';
 import { asUpstreamFailure, deniedError, upstreamFailure } from './errors.js';
 import { page } from './paginate.js';
 import { callContext } from './relay.js';
 import type { ProxySession } from './session.js';
 import { fingerprintOf, visibleResources, visibleTemplates, type Viewer } from './visible.js';
+
+/** Subscriptions one session may hold at once: each costs the proxy (and, the first per URI, the upstream) state. */
+export const MAX_SUBSCRIPTIONS_PER_SESSION = 256;
 
 /** The resource a URI a client used names, or a denial (audited) when none. */
 function resolve(session: ProxySession, caller: Caller, wire: unknown, method: string): { server: string; uri: string; qualified: string } {
@@ -105,6 +110,9 @@ export function registerResources(session: ProxySession): void {
     const target = resolve(session, caller, request.params.uri, 'resources/subscribe');
     await authorize(session, caller, target, request.params._meta);
     if (!session.subscriptions.has(target.qualified)) {
+      if (session.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_SESSION) {
+        throw new RpcError(ErrorCode.InvalidRequest, `this session already holds ${MAX_SUBSCRIPTIONS_PER_SESSION} resource subscriptions; unsubscribe from one first`);
+      }
       try {
         await deps.upstreams.subscribe(target.server, target.uri);
       } catch (error) {

@@ -9,6 +9,7 @@
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { MAX_SUBSCRIPTIONS_PER_SESSION } from '../../../src/proxy/mcp/resources.js';
 import { mint } from '../../../src/token/mint.js';
 import { connectHttp } from '../e2e-helpers.js';
 import { KEY_A, KEY_B, startSurface, surfaceClient, until, type SurfaceEnv } from '../surface-helpers.js';
@@ -116,6 +117,18 @@ describe('resources and prompts under a restrictive policy', () => {
     expect(error.message).toMatch(/^DENIED tool_mismatch: token tok_\S+ is for "conf\.\*", not "conf:test:\/\/template\/8\/data"/);
     expect(upstreamGot('resources/read', (p) => p.uri === 'test://template/8/data')).toBe(false);
   });
+
+  it('bounds the subscriptions one session may hold', async () => {
+    const c = await surfaceClient(surface.serve.url, KEY_B);
+    try {
+      for (let i = 0; i < MAX_SUBSCRIPTIONS_PER_SESSION; i++) await c.client.subscribeResource({ uri: `conf:test://template/${i}/data` });
+      await expect(c.client.subscribeResource({ uri: 'conf:test://template/over/data' })).rejects.toThrow(/already holds 256 resource subscriptions/);
+      await c.client.unsubscribeResource({ uri: 'conf:test://template/0/data' });
+      await c.client.subscribeResource({ uri: 'conf:test://template/over/data' });
+    } finally {
+      await c.client.close();
+    }
+  }, 120_000);
 
   it('lists only the prompts each agent may get', async () => {
     expect((await a.client.listPrompts()).prompts.map((p) => p.name).sort()).toEqual(['conf.test_prompt_with_arguments', 'conf.test_simple_prompt']);
