@@ -6,9 +6,12 @@
  * when a session's visible list changed, and resource updates for the sessions
  * subscribed.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 
 import { firstText, KEY_A, KEY_B, startSurface, surfaceClient, until, type Recorder, type SurfaceEnv, type UpstreamKind } from '../surface-helpers.js';
 
@@ -113,6 +116,19 @@ describe.each<UpstreamKind>(['http', 'stdio'])('notifications through serve, %s 
     await until('B to hear that its tools changed', () => b.seen.listChanged.includes('tools'));
     expect(b.seen.listChanged).not.toContain('prompts');
     expect((await b.client.listTools()).tools.map((t) => t.name)).toContain('conf.test_dynamic_tool');
+  });
+
+  it("tells a session its prompts changed when a policy reload changes what it may see, and not the session it did not touch", async () => {
+    expect((await b.client.listPrompts()).prompts).toEqual([]);
+    await a.client.listPrompts();
+    b.seen.listChanged.length = 0;
+    a.seen.listChanged.length = 0;
+    const doc = parse(readFileSync(surface.env.policyFile, 'utf8')) as { capframe: { rules: unknown[] } };
+    doc.capframe.rules.push({ prompt: 'conf.test_simple_prompt', agents: ['b'] });
+    writeFileSync(surface.env.policyFile, stringify(doc));
+    await until('B to hear that its prompts changed', () => b.seen.listChanged.includes('prompts'));
+    expect((await b.client.listPrompts()).prompts.map((p) => p.name)).toEqual(['conf.test_simple_prompt']);
+    expect(a.seen.listChanged).not.toContain('prompts');
   });
 
   it('sends a resource update to the subscribed session only, under the URI it subscribed with', async () => {
