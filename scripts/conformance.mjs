@@ -19,7 +19,8 @@
 //   --spec-version <v>   protocol revision whose server scenarios run (default 2025-11-25)
 //   --scenario <name>    run only this scenario (repeatable)
 //   --through-serve      also run every scenario through `capframe serve` in front of the
-//                        fixture (policy allowing every fixture tool to one agent) behind a
+//                        fixture (served under its own names, every tool, resource and prompt
+//                        allowed to one agent, every upstream request relayed) behind a
 //                        forwarder that adds the agent's `Authorization: Bearer` header; any
 //                        difference from the direct run fails
 //   --upstream http|stdio  how serve reaches the fixture (default http)
@@ -329,10 +330,11 @@ async function runAll(opts, label, url, scenarios, dir) {
 // --- through serve ---------------------------------------------------------------------
 
 /**
- * The policy for the through-serve run: one upstream (the fixture), one agent with
- * auto_mint, every fixture tool allowed to it. As the proxy gains rules for resources,
- * prompts and relayed requests, grant them here too: this run compares the proxy with
- * the fixture, so it must not be limited by its policy.
+ * The policy for the through-serve run: one upstream (the fixture) served under its own
+ * names (the suite calls `test_simple_text`, reads `test://static-text`), every request it
+ * may send relayed, and one agent with auto_mint that every tool, resource and prompt of
+ * the fixture is allowed to. This run compares the proxy with the fixture, so it must not
+ * be limited by its policy.
  */
 function throughServePolicy(upstream, keySha256) {
   return {
@@ -342,9 +344,13 @@ function throughServePolicy(upstream, keySha256) {
       issuer: 'capframe-conformance',
       state_dir: '.capframe',
       auto_mint: false,
-      servers: { [UPSTREAM]: upstream },
+      servers: { [UPSTREAM]: { ...upstream, names: 'upstream', relay: { sampling: 'allow', elicitation: 'allow', roots: 'allow' } } },
       agents: { [AGENT]: { key_sha256: keySha256, auto_mint: true } },
-      rules: [{ tool: `${UPSTREAM}.*`, agents: [AGENT] }],
+      rules: [
+        { tool: `${UPSTREAM}.*`, agents: [AGENT] },
+        { resource: `${UPSTREAM}:*`, agents: [AGENT] },
+        { prompt: `${UPSTREAM}.*`, agents: [AGENT] },
+      ],
     },
   };
 }

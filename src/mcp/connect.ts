@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ListPromptsResultSchema, ListResourcesResultSchema, ListResourceTemplatesResultSchema, type ClientCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 
 import { CapframeError } from '../errors.js';
 import { DEFAULT_MAX_RESULT_BYTES, StdioUpstreamTransport } from './stdio-transport.js';
@@ -19,8 +19,16 @@ import { DEFAULT_MAX_RESULT_BYTES, StdioUpstreamTransport } from './stdio-transp
  * caps one answer (`max_result_bytes`, default {@link DEFAULT_MAX_RESULT_BYTES}).
  */
 export type UpstreamConfig =
-  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; timeout?: number; maxResultBytes?: number }
-  | { url: string; headers?: Record<string, string>; timeout?: number; maxResultBytes?: number };
+  | ({ command: string; args?: string[]; env?: Record<string, string>; cwd?: string } & UpstreamServing)
+  | ({ url: string; headers?: Record<string, string> } & UpstreamServing);
+
+/** The serving options of a server entry (see `ServerServing` in src/policy/types.ts). */
+export interface UpstreamServing {
+  timeout?: number;
+  maxResultBytes?: number;
+  names?: 'qualified' | 'upstream';
+  relay?: Partial<Record<'sampling' | 'elicitation' | 'roots', 'allow' | 'deny'>>;
+}
 
 /**
  * The server's own `maxResultBytes`, or the default (8 MiB).
@@ -52,6 +60,8 @@ export interface ConnectOptions {
   closeGraceMs?: number;
   /** Client name/version announced to the upstream. */
   clientInfo?: { name: string; version: string };
+  /** Client capabilities announced to the upstream (default none): what the proxy may relay to its own clients. */
+  capabilities?: ClientCapabilities;
 }
 
 /** A live connection to one upstream. */
@@ -101,7 +111,7 @@ export function upstreamTimeoutMs(config: UpstreamConfig, fallbackMs: number): n
  * await up.close();
  */
 export async function connectUpstream(name: string, config: UpstreamConfig, opts: ConnectOptions): Promise<Upstream> {
-  const client = new Client(opts.clientInfo ?? { name: 'capframe', version: '0.1.0' }, { capabilities: {} });
+  const client = new Client(opts.clientInfo ?? { name: 'capframe', version: '0.1.0' }, { capabilities: opts.capabilities ?? {} });
   const graceMs = opts.closeGraceMs ?? 1000;
   let tail = '';
 
@@ -227,6 +237,61 @@ export async function listAllTools(client: Client, opts: ListToolsOptions = {}):
     seen.add(cursor);
   }
   throw new CapframeError('upstream_unavailable', `tools/list did not finish within ${maxPages} pages`);
+}
+
+/** The list methods {@link listAll} follows, and the key of each result's items. */
+const LISTS = {
+  'prompts/list': { key: 'prompts', schema: ListPromptsResultSchema },
+  'resources/list': { key: 'resources', schema: ListResourcesResultSchema },
+  'resources/templates/list': { key: 'resourceTemplates', schema: ListResourceTemplatesResultSchema },
+} as const;
+
+export type ListMethod = keyof typeof LISTS;
+
+/** Options for {@link listAll}: {@link ListToolsOptions} plus a cap on the items kept. */
+export interface ListAllOptions extends ListToolsOptions {
+  /** Keep at most this many items (default 10000); the rest are not fetched. */
+  maxItems?: number;
+}
+
+/**
+ * Every item of a paginated list (prompts, resources or resource templates), following
+ * `nextCursor` up to `maxPages` pages and `maxItems` items. `truncated` says the upstream
+ * had more than `maxItems`. Throws CapframeError(`upstream_unavailable`) when a cursor
+ * repeats or the pages run out, rather than returning a list cut short without saying so.
+ *
+ * @example
+ * const { items } = await listAll(up.client, 'resources/list', { timeoutMs: 5000 });
+ */
+export async function listAll(client: Client, method: ListMethod, opts: ListAllOptions = {}): Promise<{ items: unknown[]; truncated: boolean }> {
+  const { key, schema } = LISTS[method];
+  const maxPages = opts.maxPages ?? 100;
+  const maxItems = opts.maxItems ?? 10_000;
+  const items: unknown[] = [];
+  const seen = new Set<string>();
+  let cursor: string | undefined;
+  for (let page = 0; page < maxPages; page++) {
+    const result = (await client.request(
+      { method, params: cursor === undefined ? {} : { cursor } },
+      schema,
+      opts.timeoutMs === undefined ? undefined : { timeout: opts.timeoutMs },
+    )) as Record<string, unknown>;
+    const got = result[key];
+    if (Array.isArray(got)) {
+      for (const item of got) {
+        if (items.length >= maxItems) return { items, truncated: true };
+        items.push(item);
+      }
+    }
+    cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
+    if (cursor === undefined || cursor === '') return { items, truncated: false };
+    if (items.length >= maxItems) return { items, truncated: true };
+    if (seen.has(cursor)) {
+      throw new CapframeError('upstream_unavailable', `${method} pagination loops: cursor ${JSON.stringify(cursor.slice(0, 80))} was returned twice`);
+    }
+    seen.add(cursor);
+  }
+  throw new CapframeError('upstream_unavailable', `${method} did not finish within ${maxPages} pages`);
 }
 
 /**

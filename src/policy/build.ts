@@ -12,8 +12,9 @@ import { compileConstraintList, NO_CONSTRAINTS, type ConstraintSet } from './con
 import { createEngine } from './decide.js';
 import type { Problem } from './problem.js';
 import { regexCaveats } from './regex-caveats.js';
-import type { PolicyFile, ServerInput } from './schema.js';
-import type { AgentConfig, AuditSinkConfig, Policy, Rule, ServerConfig } from './types.js';
+import { isResourceName, isResourcePattern, MAX_RESOURCE_URI_LENGTH } from './resource-name.js';
+import type { PolicyFile, RuleInput, ServerInput } from './schema.js';
+import type { AgentConfig, AuditSinkConfig, Policy, Rule, RuleKind, ServerConfig, ServerServing } from './types.js';
 
 /** Undelivered lines an audit sink keeps in memory unless it sets `queue`. */
 export const DEFAULT_SINK_QUEUE = 10_000;
@@ -22,8 +23,10 @@ export const DEFAULT_SINK_QUEUE = 10_000;
 const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 /** Agent and capability names travel in tokens and CLI arguments. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
-/** Tool patterns: printable, no whitespace. */
+/** Tool and prompt patterns: printable, no whitespace. */
 const TOOL_PATTERN = /^[\x21-\x7e]{1,256}$/;
+/** A server name that is also a valid URI scheme (RFC 3986 §3.1), so `<server>:<uri>` is a valid URI. */
+const URI_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 /** The proxy's own tools live under this prefix. */
 const RESERVED_SERVER = 'capframe';
 
@@ -40,21 +43,33 @@ function nullRecord<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
 }
 
+function serving(s: ServerInput, out: ServerServing): void {
+  if (s.timeout !== undefined) out.timeout = s.timeout;
+  if (s.max_result_bytes !== undefined) out.maxResultBytes = s.max_result_bytes;
+  if (s.names !== undefined) out.names = s.names;
+  if (s.relay !== undefined) out.relay = Object.freeze({ ...s.relay });
+}
+
 function toServer(s: ServerInput): ServerConfig {
   if (s.url !== undefined) {
     const out: ServerConfig = { url: s.url };
     if (s.headers) out.headers = { ...s.headers };
-    if (s.timeout !== undefined) out.timeout = s.timeout;
-    if (s.max_result_bytes !== undefined) out.maxResultBytes = s.max_result_bytes;
+    serving(s, out);
     return out;
   }
   const out: ServerConfig = { command: s.command as string };
   if (s.args) out.args = [...s.args];
   if (s.env) out.env = { ...s.env };
   if (s.cwd !== undefined) out.cwd = s.cwd;
-  if (s.timeout !== undefined) out.timeout = s.timeout;
-  if (s.max_result_bytes !== undefined) out.maxResultBytes = s.max_result_bytes;
+  serving(s, out);
   return out;
+}
+
+/** What a rule names and its pattern. */
+function ruleTarget(r: RuleInput): { kind: RuleKind; pattern: string } {
+  if (r.resource !== undefined) return { kind: 'resource', pattern: r.resource };
+  if (r.prompt !== undefined) return { kind: 'prompt', pattern: r.prompt };
+  return { kind: 'tool', pattern: r.tool as string };
 }
 
 /**
@@ -122,10 +137,34 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
   (body.rules ?? []).forEach((r, i) => {
     const line = ctx.lineOf(at('rules', i));
     const effect = r.effect ?? 'allow';
+    const { kind, pattern } = ruleTarget(r);
     let ok = true;
-    if (!TOOL_PATTERN.test(r.tool)) {
-      problems.push({ path: at('rules', i, 'tool'), message: `tool ${JSON.stringify(r.tool)} is not a tool name or pattern; expected "<server>.<tool>" or a glob such as "database.*"` });
+    if (kind === 'resource') {
+      if (!isResourcePattern(pattern)) {
+        problems.push({
+          path: at('rules', i, 'resource'),
+          message: `resource ${JSON.stringify(pattern.slice(0, 200))} is not a resource name or pattern; expected "<server>:<uri>" or a glob such as "docs:file:///srv/docs/*" (printable, no spaces, a URI of at most ${MAX_RESOURCE_URI_LENGTH} characters)`,
+        });
+        ok = false;
+      }
+    } else if (!TOOL_PATTERN.test(pattern) || isResourceName(pattern)) {
+      problems.push({
+        path: at('rules', i, kind),
+        message:
+          kind === 'tool'
+            ? `tool ${JSON.stringify(pattern)} is not a tool name or pattern; expected "<server>.<tool>" or a glob such as "database.*"${isResourceName(pattern) ? ' (a name with ":" is a resource: write it as resource:)' : ''}`
+            : `prompt ${JSON.stringify(pattern)} is not a prompt name or pattern; expected "<server>.<prompt>" or a glob such as "notes.*"`,
+      });
       ok = false;
+    }
+    if (kind === 'prompt') {
+      // Prompts are decided without tokens: a capability or ttl would shape nothing.
+      for (const key of ['capability', 'ttl'] as const) {
+        if (r[key] !== undefined) {
+          problems.push({ path: at('rules', i), key, message: `"${key}" has no meaning on a prompt rule (prompts are decided by the policy for the caller, without tokens); remove it` });
+          ok = false;
+        }
+      }
     }
     if (effect === 'deny') {
       // These only shape what an allow rule grants; on a deny rule they would suggest a meaning they do not have.
@@ -148,8 +187,8 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
       ok = false;
     }
     if (!ok || 'problems' in when) return;
-    warnRegexes(when.compiled, `rule for ${JSON.stringify(r.tool)}`, (j) => ctx.lineOf(at('rules', i, 'when', j)), warnings);
-    const rule: Rule = { tool: r.tool, effect, when: when.compiled ?? NO_CONSTRAINTS, line };
+    warnRegexes(when.compiled, `rule for ${JSON.stringify(pattern.slice(0, 200))}`, (j) => ctx.lineOf(at('rules', i, 'when', j)), warnings);
+    const rule: Rule = { kind, tool: pattern, effect, when: when.compiled ?? NO_CONSTRAINTS, line };
     if (r.capability !== undefined) rule.capability = r.capability;
     if (r.ttl !== undefined) rule.ttl = r.ttl;
     if (r.agents) rule.agents = Object.freeze([...r.agents]) as string[];
@@ -157,9 +196,14 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     rules.push(Object.freeze(rule));
 
     if (body.servers) {
-      const prefix = r.tool.split('.')[0] ?? '';
-      if (!prefix.includes('*') && r.tool.includes('.') && !(prefix in servers) && prefix !== RESERVED_SERVER) {
-        warnings.push(`line ${line}: rule tool ${JSON.stringify(r.tool)} names no configured server ${JSON.stringify(prefix)}`);
+      const separator = kind === 'resource' ? ':' : '.';
+      const prefix = pattern.split(separator)[0] ?? '';
+      if (!prefix.includes('*') && pattern.includes(separator) && !(prefix in servers) && (kind !== 'tool' || prefix !== RESERVED_SERVER)) {
+        warnings.push(`line ${line}: rule ${kind} ${JSON.stringify(pattern.slice(0, 200))} names no configured server ${JSON.stringify(prefix)}`);
+      } else if (kind === 'resource' && prefix in servers && !URI_SCHEME.test(prefix) && servers[prefix]?.names !== 'upstream') {
+        warnings.push(
+          `line ${line}: server ${JSON.stringify(prefix)} is not a valid URI scheme (a letter, then letters, digits, "+", "-" or "."), so its resources, listed as "${prefix}:<uri>", are not valid URIs; clients that check URIs may refuse them`,
+        );
       }
     }
     if (r.capability !== undefined && !capabilityMap.has(r.capability)) {
@@ -171,17 +215,29 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
 
   const screenAllow: string[] = [];
   (body.screen?.allow ?? []).forEach((name, i) => {
-    const dot = name.indexOf('.');
+    // A resource name's first ":" ends the server; a tool's or prompt's first ".".
+    const colon = name.indexOf(':');
+    const dot = colon === -1 ? name.indexOf('.') : colon;
     if (dot <= 0 || dot === name.length - 1 || name.includes('*')) {
-      problems.push({ path: at('screen', 'allow', i), message: `${JSON.stringify(name)} is not a tool name; screen.allow lists exact "<server>.<tool>" names (no globs), each reviewed` });
+      problems.push({
+        path: at('screen', 'allow', i),
+        message: `${JSON.stringify(name)} is not a tool, prompt or resource name; screen.allow lists exact "<server>.<tool>", "<server>.<prompt>" or "<server>:<uri>" names (no globs), each reviewed`,
+      });
       return;
     }
     const server = name.slice(0, dot);
     if (body.servers && !(server in servers)) warnings.push(`screen.allow: ${JSON.stringify(name)} names no configured server ${JSON.stringify(server)}`);
     screenAllow.push(name);
   });
-  const screen = Object.freeze({ tools: body.screen?.tools ?? true, allow: Object.freeze(screenAllow) as readonly string[] });
-  if (!screen.tools) warnings.push('screen.tools is false: upstream tool definitions are served to the model without screening for injected instructions or hidden characters');
+  const screen = Object.freeze({
+    tools: body.screen?.tools ?? true,
+    prompts: body.screen?.prompts ?? true,
+    resources: body.screen?.resources ?? true,
+    allow: Object.freeze(screenAllow) as readonly string[],
+  });
+  for (const what of ['tools', 'prompts', 'resources'] as const) {
+    if (!screen[what]) warnings.push(`screen.${what} is false: upstream ${what.slice(0, -1)} definitions are served to the model without screening for injected instructions or hidden characters`);
+  }
   const allowedOrigins: string[] = [];
   body.allowed_origins?.forEach((text, i) => {
     const r = normalizeOrigin(text);
@@ -216,7 +272,13 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
   const audit: Policy['audit'] = { logArgs: body.audit?.log_args ?? false, sinks: Object.freeze(sinks) };
   if (body.audit?.path !== undefined) audit.path = resolve(ctx.baseDir, body.audit.path);
 
-  const engine = createEngine({ rules, capabilities: capabilityMap, agentNames, defaultPolicy });
+  const ofKind = (kind: RuleKind) => rules.filter((r) => r.kind === kind);
+  const engine = createEngine({ rules: ofKind('tool'), capabilities: capabilityMap, agentNames, defaultPolicy });
+  const resources = createEngine({ rules: ofKind('resource'), capabilities: capabilityMap, agentNames, defaultPolicy, kind: 'resource' });
+  const prompts = createEngine({ rules: ofKind('prompt'), capabilities: capabilityMap, agentNames, defaultPolicy, kind: 'prompt' });
+  // Names with a ":" are resources (tool names never have one): tokens, mint and the
+  // proxy's decision path treat both kinds alike, each decided by its own rules.
+  const forName = (name: string) => (isResourceName(name) ? resources : engine);
   const policy: Policy = {
     file: ctx.file,
     version: body.version,
@@ -235,9 +297,11 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     allowedOrigins: Object.freeze(allowedOrigins),
     allowedHosts: Object.freeze(allowedHosts),
     warnings: Object.freeze(warnings) as string[],
-    decide: engine.decide,
-    grant: engine.grant,
-    couldGrant: engine.couldGrant,
+    decide: (input) => forName(input.tool).decide(input),
+    grant: (request) => forName(request.tool).grant(request),
+    couldGrant: (tool, agent) => forName(tool).couldGrant(tool, agent),
+    resources: Object.freeze(resources),
+    prompts: Object.freeze(prompts),
   };
   if (body.issuer !== undefined) policy.issuer = body.issuer;
   if (body.store !== undefined) policy.store = body.store;

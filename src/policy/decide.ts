@@ -7,8 +7,9 @@
  * cache of candidate rules. An allowed call allocates nothing.
  */
 import { NO_CONSTRAINTS, type ConstraintSet } from './constraints.js';
+import { isResourceName, resourceUriProblem, splitResourceName } from './resource-name.js';
 import { compileToolPattern, patternCovers, patternsMayOverlap, type ToolMatcher } from './tool-pattern.js';
-import type { Decision, DecideInput, Grant, Rule } from './types.js';
+import type { AccessEngine, Decision, DecideInput, Grant, Rule, RuleKind } from './types.js';
 
 /** TTL cap, in seconds, for rules that set none. */
 export const DEFAULT_TTL = 300;
@@ -38,13 +39,16 @@ export interface EngineOptions {
   /** Agents the policy defines, or undefined when it defines none (pure capability model). */
   agentNames: ReadonlySet<string> | undefined;
   defaultPolicy: 'deny' | 'allow';
+  /**
+   * What the rules name (default `tool`). A resource engine judges only URIs in normal
+   * form and accepts only resource tokens (whose pattern has a `:`): a tool token never
+   * reads a resource. `default_policy: allow` applies to tools alone: resources and
+   * prompts are served only under a rule that names them.
+   */
+  kind?: RuleKind;
 }
 
-export interface Engine {
-  decide(input: DecideInput): Decision;
-  grant(request: { tool: string; capability?: string; agent?: string }): Grant | Decision;
-  couldGrant(tool: string, agent?: string): boolean;
-}
+export type Engine = AccessEngine;
 
 /** Bound on the per-tool caches so hostile tool names cannot grow memory. */
 const CACHE_LIMIT = 4096;
@@ -65,12 +69,14 @@ function quote(s: string): string {
  * engine.decide({ tool: 'database.query', args: { sql: 'SELECT 1' } }); // { allowed: true, code: 'ok', … }
  */
 export function createEngine(options: EngineOptions): Engine {
-  const { agentNames, defaultPolicy } = options;
+  const { agentNames } = options;
+  const kind = options.kind ?? 'tool';
+  const defaultPolicy = kind === 'tool' ? options.defaultPolicy : 'deny';
   const entries: Entry[] = options.rules.map((rule) => {
     const capWhen = rule.capability !== undefined ? (options.capabilities.get(rule.capability) ?? NO_CONSTRAINTS) : NO_CONSTRAINTS;
     const decision: Decision =
       rule.effect === 'deny'
-        ? deny('denied_by_rule', `denied by the deny rule at line ${rule.line} (tool ${quote(rule.tool)})`, rule)
+        ? deny('denied_by_rule', `denied by the deny rule at line ${rule.line} (${kind} ${quote(rule.tool)})`, rule)
         : { allowed: true, code: 'ok', reason: `allowed by the rule at line ${rule.line}`, rule };
     return {
       rule,
@@ -109,10 +115,24 @@ export function createEngine(options: EngineOptions): Engine {
   const denyApplies = (e: Entry, agent: string | undefined) => e.agents === undefined || agent === undefined || e.agents.has(agent);
   const allowAdmits = (e: Entry, agent: string | undefined) => e.agents === undefined || (agent !== undefined && e.agents.has(agent));
 
+  /** Why a resource name cannot be judged (no server, or a URI not in normal form), for resource engines. */
+  const nameProblem = (name: string): string | undefined => {
+    if (kind !== 'resource') return undefined;
+    const parts = splitResourceName(name);
+    if (parts === undefined) return `${quote(name)} is not a resource name; expected "<server>:<uri>"`;
+    const problem = resourceUriProblem(parts.uri);
+    return problem === undefined ? undefined : `resource ${quote(name)} is refused: ${problem}`;
+  };
+
   function decide(input: DecideInput): Decision {
     const { tool, agent, args, token } = input;
     if (agentNames !== undefined && agent !== undefined && !agentNames.has(agent)) {
       return deny('agent_unknown', `agent ${quote(agent)} is not defined in the policy`);
+    }
+    const problem = nameProblem(tool);
+    if (problem !== undefined) return deny('constraint_failed', problem);
+    if (token !== undefined && kind === 'resource' && !isResourceName(token.tool)) {
+      return deny('tool_mismatch', `the token is for tools (${quote(token.tool)}); reading ${quote(tool)} needs a resource token ("<server>:<uri pattern>")`);
     }
     if (token !== undefined && !tokenCovers(token.tool, tool)) {
       return deny('tool_mismatch', `the token is for ${quote(token.tool)}, not ${quote(tool)}`);
@@ -152,6 +172,10 @@ export function createEngine(options: EngineOptions): Engine {
       return deny('agent_unknown', `agent ${quote(agent)} is not defined in the policy`);
     }
     const pattern = tool.includes('*');
+    if (!pattern) {
+      const problem = nameProblem(tool);
+      if (problem !== undefined) return deny('constraint_failed', problem);
+    }
     for (const e of denyEntries) {
       // A token for a pattern must not reach a tool that a deny rule blocks outright.
       const hits = pattern ? patternsMayOverlap(e.rule.tool, tool) : e.match(tool);
@@ -175,7 +199,7 @@ export function createEngine(options: EngineOptions): Engine {
     if (agentExcluded) return deny('agent_not_allowed', `no rule grants ${quote(tool)} to ${agent === undefined ? 'a call without an agent' : `agent ${quote(agent)}`}`);
     if (defaultPolicy === 'allow' && !ruled && !pattern) {
       const capWhen = capability !== undefined ? (options.capabilities.get(capability) ?? NO_CONSTRAINTS) : NO_CONSTRAINTS;
-      const rule: Rule = { tool, effect: 'allow', when: NO_CONSTRAINTS, line: 0 };
+      const rule: Rule = { kind, tool, effect: 'allow', when: NO_CONSTRAINTS, line: 0 };
       const g: Grant = { rule, ttl: DEFAULT_TTL, when: [...capWhen.source] };
       if (capability !== undefined) g.capability = capability;
       return g;
@@ -186,6 +210,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   function couldGrant(tool: string, agent?: string): boolean {
     if (agentNames !== undefined && agent !== undefined && !agentNames.has(agent)) return false;
+    if (nameProblem(tool) !== undefined) return false;
     const { deny: denies, allow } = candidates(tool);
     for (const e of denies) if (e.when.size === 0 && denyApplies(e, agent)) return false;
     // Without agents in the policy, an anonymous caller may hold a token for any agent-limited rule.
@@ -194,5 +219,15 @@ export function createEngine(options: EngineOptions): Engine {
     return defaultPolicy === 'allow' && allow.length === 0;
   }
 
-  return { decide, grant, couldGrant };
+  function couldGrantSome(pattern: string, agent?: string): boolean {
+    if (!pattern.includes('*')) return couldGrant(pattern, agent);
+    if (agentNames !== undefined && agent !== undefined && !agentNames.has(agent)) return false;
+    // An unconditional deny rule covering every name of the pattern hides it; anything less leaves some name open.
+    for (const e of denyEntries) if (e.when.size === 0 && denyApplies(e, agent) && patternCovers(e.rule.tool, pattern)) return false;
+    const anyAgent = agent === undefined && agentNames === undefined;
+    for (const e of allowEntries) if ((anyAgent || allowAdmits(e, agent)) && patternsMayOverlap(e.rule.tool, pattern)) return true;
+    return defaultPolicy === 'allow';
+  }
+
+  return { decide, grant, couldGrant, couldGrantSome };
 }

@@ -46,6 +46,12 @@ const server = strict({
       error: `max_result_bytes must be a whole number of bytes from ${MIN_RESULT_BYTES} (1 KiB) to ${MAX_RESULT_BYTES} (256 MiB); the default is 8388608 (8 MiB)`,
     })
     .optional(),
+  names: z.enum(['qualified', 'upstream']).optional(),
+  relay: strict({
+    sampling: z.enum(['allow', 'deny']).optional(),
+    elicitation: z.enum(['allow', 'deny']).optional(),
+    roots: z.enum(['allow', 'deny']).optional(),
+  }).optional(),
 }).superRefine((s, ctx) => {
   if ((s.command === undefined) === (s.url === undefined)) {
     ctx.addIssue({ code: 'custom', message: 'a server needs exactly one of "command" (stdio) or "url" (Streamable HTTP)' });
@@ -118,13 +124,26 @@ const auditSink = strict({
 });
 
 const rule = strict({
-  tool: nonEmpty('tool'),
+  tool: nonEmpty('tool').optional(),
+  resource: nonEmpty('resource').optional(),
+  prompt: nonEmpty('prompt').optional(),
   capability: nonEmpty('capability').optional(),
   ttl: positiveInt('ttl (seconds)').optional(),
   agents: z.array(nonEmpty('agent name')).min(1, { error: 'agents must list at least one agent (omit it to allow any agent)' }).optional(),
   when: constraintList.optional(),
   effect: z.enum(['allow', 'deny']).optional(),
   rate_limit: strict({ calls: positiveInt('calls'), per: seconds }).optional(),
+}).superRefine((r, ctx) => {
+  const named = (['tool', 'resource', 'prompt'] as const).filter((key) => r[key] !== undefined);
+  if (named.length !== 1) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        named.length === 0
+          ? 'missing required key "tool", "resource" or "prompt"; a rule names one tool ("<server>.<tool>"), resource ("<server>:<uri>") or prompt ("<server>.<prompt>") pattern'
+          : `a rule names exactly one of "tool", "resource" or "prompt", not ${named.map((k) => `"${k}"`).join(' and ')}; write one rule for each`,
+    });
+  }
 });
 
 const body = strict({
@@ -148,6 +167,8 @@ const body = strict({
   audit: strict({ log_args: z.boolean().optional(), path: nonEmpty('audit.path').optional(), sinks: z.array(auditSink).optional() }).optional(),
   screen: strict({
     tools: z.boolean().optional(),
+    prompts: z.boolean().optional(),
+    resources: z.boolean().optional(),
     allow: z.array(nonEmpty('a screen.allow entry')).optional(),
   }).optional(),
   max_delegation_depth: z

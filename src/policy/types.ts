@@ -47,8 +47,34 @@ export interface CompiledConstraints {
  * `maxResultBytes` (`max_result_bytes`) caps one answer; unset means 8 MiB.
  */
 export type ServerConfig =
-  | { command: string; args?: string[]; env?: Record<string, string>; cwd?: string; timeout?: number; maxResultBytes?: number }
-  | { url: string; headers?: Record<string, string>; timeout?: number; maxResultBytes?: number };
+  | ({ command: string; args?: string[]; env?: Record<string, string>; cwd?: string } & ServerServing)
+  | ({ url: string; headers?: Record<string, string> } & ServerServing);
+
+/** What a server entry says about serving it, stdio or HTTP alike. */
+export interface ServerServing {
+  timeout?: number;
+  maxResultBytes?: number;
+  /**
+   * `qualified` (default): its tools and prompts appear as `<server>.<name>` and its
+   * resources as `<server>:<uri>`; `upstream`: under the upstream's own names (a
+   * transparent proxy for clients that expect them). Rules and tokens name
+   * `<server>.<tool>` and `<server>:<uri>` either way.
+   */
+  names?: 'qualified' | 'upstream';
+  /** Which server-to-client requests of this upstream are relayed to the calling session; unset kinds take {@link DEFAULT_RELAY}. */
+  relay?: Partial<Record<RelayKind, 'allow' | 'deny'>>;
+}
+
+/** The server-to-client requests an upstream may send during a call. */
+export type RelayKind = 'sampling' | 'elicitation' | 'roots';
+
+/**
+ * Relayed unless the policy says otherwise: elicitation (the user answers it), not
+ * sampling (the upstream would spend the client's model on text of its choosing) nor
+ * roots (they disclose the client's local paths, and some servers widen what they serve
+ * to them).
+ */
+export const DEFAULT_RELAY: Readonly<Record<RelayKind, 'allow' | 'deny'>> = Object.freeze({ sampling: 'deny', elicitation: 'allow', roots: 'deny' });
 
 /**
  * An agent that authenticates with an API key. `keySha256` is lowercase hex;
@@ -72,9 +98,16 @@ export type AuditSinkConfig =
   | { type: 'syslog'; url: string; ca?: string; queue: number }
   | { type: 'http'; url: string; ca?: string; headers: Readonly<Record<string, string>>; queue: number };
 
+/** What a rule names: tools (`tool:`), resources (`resource:`) or prompts (`prompt:`). */
+export type RuleKind = 'tool' | 'resource' | 'prompt';
+
 /** One policy rule, in file order. */
 export interface Rule {
-  /** Exact tool name or glob (`*` matches any run of characters). */
+  kind: RuleKind;
+  /**
+   * Exact name or glob (`*` matches any run of characters) of what the rule names, by
+   * kind: `<server>.<tool>`, `<server>:<uri>` or `<server>.<prompt>`.
+   */
   tool: string;
   effect: 'allow' | 'deny';
   capability?: string;
@@ -93,9 +126,9 @@ export interface Rule {
 export interface DecideInput {
   /** The authenticated agent or the token's `sub`; undefined when unknown. */
   agent?: string;
-  /** `<server>.<tool>`. */
+  /** `<server>.<tool>`; for resource and prompt engines, `<server>:<uri>` or `<server>.<prompt>`. */
   tool: string;
-  /** The call's arguments, as they will be forwarded. */
+  /** The call's arguments, as they will be forwarded (a resource read's are `{uri}`, a prompt's its arguments). */
   args: unknown;
   /** The verified token's scope; `cap` restricts the decision to rules of that capability. */
   token?: { tool: string; cap?: string };
@@ -124,6 +157,15 @@ export interface Grant {
   when: Constraint[];
 }
 
+/** Decisions on one kind of name (tools, resources or prompts), each with its own rules. */
+export interface AccessEngine {
+  decide(input: DecideInput): Decision;
+  grant(request: { tool: string; capability?: string; agent?: string }): Grant | Decision;
+  couldGrant(name: string, agent?: string): boolean;
+  /** Whether some name matching `pattern` (a glob) could be granted to `agent`; may answer true when none can, never the reverse. */
+  couldGrantSome(pattern: string, agent?: string): boolean;
+}
+
 /** A validated, compiled policy. Records have null prototypes: look names up with `Object.hasOwn`. */
 export interface Policy {
   /** Absolute path of the policy file, or `<inline>`. */
@@ -150,18 +192,27 @@ export interface Policy {
   /** `path` is absolute when given (relative paths resolve against the policy's directory). */
   audit: { logArgs: boolean; path?: string; sinks: readonly AuditSinkConfig[] };
   /**
-   * The `screen:` section: `tools` (default true) withholds upstream tools whose
-   * definitions address the model or hide characters; `allow` lists `<server>.<tool>`
-   * names served despite that.
+   * The `screen:` section: `tools`, `prompts` and `resources` (each default true) withhold
+   * upstream definitions that address the model or hide characters; `allow` lists the
+   * `<server>.<tool>`, `<server>.<prompt>` and `<server>:<uri>` names served despite that.
    */
-  screen: { tools: boolean; allow: readonly string[] };
+  screen: { tools: boolean; prompts: boolean; resources: boolean; allow: readonly string[] };
   /** Browser origins `serve` accepts beyond loopback ones, normalized (`scheme://host[:port]`). */
   allowedOrigins: readonly string[];
   /** `Host` header values `serve` accepts beyond loopback names, lower case. */
   allowedHosts: readonly string[];
   /** Things that load but deserve attention, e.g. `default_policy: allow`. */
   warnings: string[];
+  /**
+   * Decides a tool call or, for a resource name (`<server>:<uri>`, the only names with a
+   * `:`), a resource read: each kind by its own rules.
+   */
   decide(input: DecideInput): Decision;
+  /** What may be minted for a tool or, for a resource name or pattern, a resource. */
   grant(request: { tool: string; capability?: string; agent?: string }): Grant | Decision;
   couldGrant(tool: string, agent?: string): boolean;
+  /** Resource rules alone (`resource:`); `decide`, `grant` and `couldGrant` hand resource names to it. */
+  resources: AccessEngine;
+  /** Prompt rules alone (`prompt:`): prompts are decided by the policy for the caller, without tokens. */
+  prompts: AccessEngine;
 }

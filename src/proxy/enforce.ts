@@ -19,6 +19,7 @@ import { MAX_PASSED_DEPTH, nestedDeeperThan } from '../lib/json-depth.js';
 import { oneLine } from '../lib/one-line.js';
 import { truncate } from '../lib/truncate.js';
 import { parseHolderKey, type SigningKey } from '../keys/keys.js';
+import { isResourcePattern } from '../policy/resource-name.js';
 import type { Policy } from '../policy/types.js';
 import type { RateLimiter, Store } from '../store/types.js';
 import { tokenId as tokenIdOf } from '../token/claims.js';
@@ -29,6 +30,7 @@ import { chainCapability } from '../verify/token-facts.js';
 import type { Verifier } from '../verify/verifier.js';
 import { validTraceparent, type CallSpan, type CallTracing } from '../telemetry/tracing.js';
 import type { AuthResult } from './auth.js';
+import type { CallContext } from './call-context.js';
 import type { Logger } from './log.js';
 import type { CapframeMetrics } from './metrics.js';
 import { argumentProblem } from './check-arguments.js';
@@ -98,7 +100,7 @@ export interface IssuedToken {
 }
 
 /** The decision on one call, as audited. */
-interface Verdict {
+export interface Verdict {
   allowed: boolean;
   code: DecisionCode;
   reason: string;
@@ -173,7 +175,7 @@ interface DecideMode {
 }
 
 /** What the decision hands to forwarding. */
-interface Forward {
+export interface Forward {
   server: string;
   name: string;
   token: string;
@@ -217,20 +219,32 @@ function readsLikeVerdict(item: CallToolResult['content'][number]): item is Extr
 }
 
 /**
+ * An upstream's `_meta` as a client gets it: every `capframe/*` key (any letter case)
+ * removed, then `own` written. The proxy's namespace is the top-level `_meta` of what it
+ * passes on (results, relayed requests and notifications); `_meta` inside content items
+ * is the upstream's.
+ *
+ * @example
+ * ownedMeta({ 'capframe/decision': { allowed: true }, trace: 'x' }, {}); // { trace: 'x' }
+ */
+export function ownedMeta(upstreamMeta: unknown, own: Record<string, unknown>): Record<string, unknown> {
+  const meta: Record<string, unknown> = {};
+  if (isRecord(upstreamMeta)) {
+    for (const key of Object.keys(upstreamMeta)) {
+      if (key !== '__proto__' && !PROXY_NAMESPACE.test(key)) meta[key] = upstreamMeta[key];
+    }
+  }
+  return Object.assign(meta, own);
+}
+
+/**
  * The upstream's result as the agent gets it: every `capframe/*` key the upstream put in
  * the result's `_meta` removed and the proxy's decision written there. Only the result's
  * own `_meta` is the proxy's namespace; `_meta` inside content items is the upstream's.
  * A text that reads like a proxy verdict is marked as the upstream's words.
  */
 function ownedResult(result: CallToolResult, decision: AllowedMeta): CallToolResult {
-  const meta: Record<string, unknown> = {};
-  const upstreamMeta: unknown = result._meta;
-  if (isRecord(upstreamMeta)) {
-    for (const key of Object.keys(upstreamMeta)) {
-      if (key !== '__proto__' && !PROXY_NAMESPACE.test(key)) meta[key] = upstreamMeta[key];
-    }
-  }
-  meta[DECISION_META_KEY] = decision;
+  const meta = ownedMeta(result._meta, { [DECISION_META_KEY]: decision });
   const content = result.content ?? [];
   if (content.some(readsLikeVerdict)) {
     return { ...result, content: content.map((item) => (readsLikeVerdict(item) ? { ...item, text: `[upstream] ${item.text}` } : item)), _meta: meta };
@@ -261,18 +275,22 @@ export class Enforcer {
 
   constructor(private readonly deps: EnforcerDeps) {}
 
-  /** Decides one `tools/call` and, when allowed, forwards it. Never throws. */
-  async callTool(caller: Caller, tool: string, rawArgs: unknown, meta: unknown): Promise<CallToolResult> {
+  /**
+   * Decides one `tools/call` and, when allowed, forwards it. Never throws. `ctx` relays
+   * what the upstream says about the call back to the calling session and carries its
+   * cancellation (see src/proxy/call-context.ts).
+   */
+  async callTool(caller: Caller, tool: string, rawArgs: unknown, meta: unknown, ctx?: CallContext): Promise<CallToolResult> {
     const parent = (isRecord(meta) ? validTraceparent(meta.traceparent) : undefined) ?? caller.traceparent;
     const tracing = this.deps.tracing;
-    if (tracing === undefined) return this.enforceCall(caller, tool, rawArgs, meta, parent, undefined);
+    if (tracing === undefined) return this.enforceCall(caller, tool, rawArgs, meta, parent, undefined, ctx);
     let span: CallSpan | undefined;
     try {
       span = tracing.start(String(tool), parent);
     } catch (error) {
       this.deps.log.warn('tracing failed to start a span', { error: (error as Error).message });
     }
-    const result = await this.enforceCall(caller, tool, rawArgs, meta, span?.traceparent ?? parent, span);
+    const result = await this.enforceCall(caller, tool, rawArgs, meta, span?.traceparent ?? parent, span, ctx);
     try {
       const decision = result._meta?.[DECISION_META_KEY] as { allowed?: boolean; token?: unknown } | undefined;
       const outcome = result._meta?.[OUTCOME_META_KEY] as { code?: string } | undefined;
@@ -286,7 +304,7 @@ export class Enforcer {
   }
 
   /** callTool's work; `traceparent` goes upstream, `span` hears the decision. */
-  private async enforceCall(caller: Caller, tool: string, rawArgs: unknown, meta: unknown, traceparent: string | undefined, span: CallSpan | undefined): Promise<CallToolResult> {
+  private async enforceCall(caller: Caller, tool: string, rawArgs: unknown, meta: unknown, traceparent: string | undefined, span: CallSpan | undefined, ctx: CallContext | undefined): Promise<CallToolResult> {
     this.inFlight += 1;
     try {
       const started = process.hrtime.bigint();
@@ -335,7 +353,7 @@ export class Enforcer {
         return denial('internal_error', reason);
       }
       // From here on the call is on its way: only a call that provably never left may be DENIED.
-      return await this.forward(forward, tool, args as Record<string, unknown>, decided);
+      return await this.forward(forward, tool, args as Record<string, unknown>, decided, ctx);
     } finally {
       this.inFlight -= 1;
     }
@@ -381,6 +399,84 @@ export class Enforcer {
       }
       return { ...denied, seq };
     }
+  }
+
+  /**
+   * The decision path of a call without the call: authenticate, verify the token (or
+   * auto_mint one), the policy and its constraints, the upstream's state, the rate limit,
+   * then the audit line. For names that are not tools: a resource read decides
+   * `<server>:<uri>` with args `{uri}` exactly as a call is decided, by the resource rules
+   * (`Policy.decide` hands resource names to them). Returns the audited verdict and, when
+   * allowed, what to forward; the caller forwards, and records an outcome line
+   * ({@link recordOutcome}) for a forwarded request that did not end with its answer.
+   * Never throws: a failure on the way denies with `internal_error`.
+   */
+  async authorize(caller: Caller, name: string, args: unknown, meta: unknown): Promise<{ verdict: Verdict; decided?: AuditRecord; forward?: Forward }> {
+    const started = process.hrtime.bigint();
+    let verdict: Verdict = { allowed: false, code: 'internal_error', reason: 'internal error', agent: null, tokenId: null };
+    try {
+      const decision = await this.decide(caller, name, args, meta);
+      verdict = decision.outcome;
+      const decided = this.record(verdict, name, args, started);
+      return 'forward' in decision ? { verdict, decided, forward: decision.forward } : { verdict, decided };
+    } catch (error) {
+      this.deps.log.error('enforcement error', { name: truncate(String(name), 200), error: (error as Error).message });
+      verdict = { ...verdict, allowed: false, code: 'internal_error', reason: 'internal error; the request was not forwarded' };
+      try {
+        this.record(verdict, name, args, started);
+      } catch {
+        // The audit log itself failed; the denial stands.
+      }
+      return { verdict };
+    }
+  }
+
+  /**
+   * The decision on a `prompts/get` of `qualified` (`<server>.<prompt>`) with `args`, by
+   * the prompt rules for the authenticated caller (prompts use no tokens), the prompt's
+   * state upstream and the rule's rate limit; audited. Never throws.
+   */
+  async authorizePrompt(caller: Caller, qualified: string, args: unknown): Promise<{ verdict: Verdict; decided?: AuditRecord; rule?: number | null }> {
+    const started = process.hrtime.bigint();
+    const agent = caller.auth.kind === 'agent' ? caller.auth.agent : null;
+    let verdict: Verdict = { allowed: false, code: 'internal_error', reason: 'internal error; the prompt was not requested', agent, tokenId: null };
+    let rule: number | null = null;
+    try {
+      ({ verdict, rule } = await this.decidePrompt(caller, qualified, args));
+      return { verdict, decided: this.record(verdict, qualified, args, started), rule };
+    } catch (error) {
+      this.deps.log.error('enforcement error', { prompt: truncate(qualified, 200), error: (error as Error).message });
+      verdict = { ...verdict, allowed: false, code: 'internal_error', reason: 'internal error; the prompt was not requested' };
+      try {
+        this.record(verdict, qualified, args, started);
+      } catch {
+        // The audit log itself failed; the denial stands.
+      }
+      return { verdict };
+    }
+  }
+
+  private async decidePrompt(caller: Caller, qualified: string, args: unknown): Promise<{ verdict: Verdict; rule: number | null }> {
+    const deny = (code: DecisionCode, reason: string, agent: string | null = null) => ({
+      verdict: { allowed: false, code, reason: `prompt: ${reason}`, agent, tokenId: null } satisfies Verdict,
+      rule: null,
+    });
+    if (caller.auth.kind === 'rejected') return deny('agent_unknown', caller.auth.reason);
+    const agent = caller.auth.kind === 'agent' ? caller.auth.agent : undefined;
+    if (!isRecord(args)) return deny('constraint_failed', 'prompt arguments must be a JSON object', agent ?? null);
+    const problem = argumentProblem(args);
+    if (problem !== undefined) return deny('constraint_failed', problem, agent ?? null);
+    const decision = this.deps.policy().prompts.decide({ ...(agent !== undefined && { agent }), tool: qualified, args });
+    if (!decision.allowed) return deny(decision.code as DecisionCode, decision.reason, agent ?? null);
+    const limit = decision.rule?.rateLimit;
+    // The limiter may be shared (Redis): its answer is awaited, and a failure to get one throws (denied above).
+    if (limit !== undefined && !(await this.deps.limiter.take(`${agent ?? '(anonymous)'}\u0000${decision.rule!.line}`, limit))) {
+      return deny('rate_limited', `more than ${limit.calls} requests in ${limit.per}s under the rule at line ${decision.rule!.line}`, agent ?? null);
+    }
+    return {
+      verdict: { allowed: true, code: 'ok', reason: `prompt: allowed by the rule at line ${decision.rule!.line}`, agent: agent ?? null, tokenId: null },
+      rule: decision.rule!.line,
+    };
   }
 
   /**
@@ -534,7 +630,7 @@ export class Enforcer {
    * proxy's `_meta`, an UPSTREAM_ERROR when the sent call failed, or DENIED
    * upstream_unavailable when it could not be sent. Never throws.
    */
-  private async forward(f: Forward, tool: string, args: Record<string, unknown>, decided: AuditRecord): Promise<CallToolResult> {
+  private async forward(f: Forward, tool: string, args: Record<string, unknown>, decided: AuditRecord, ctx?: CallContext): Promise<CallToolResult> {
     const started = performance.now();
     let result: CallToolResult;
     try {
@@ -542,7 +638,7 @@ export class Enforcer {
       const meta: Record<string, unknown> = { [TOKEN_META_KEY]: f.token };
       if (f.proof !== undefined) meta[PROOF_META_KEY] = f.proof;
       if (f.traceparent !== undefined) meta.traceparent = f.traceparent;
-      result = await this.deps.upstreams.call(f.server, f.name, args, meta);
+      result = await this.deps.upstreams.call(f.server, f.name, args, meta, ctx);
     } catch (error) {
       const failure = error instanceof UpstreamCallError ? error : new UpstreamCallError((error as Error).message, 'upstream_error');
       return this.failed(f, tool, decided, failure, started);
@@ -584,26 +680,37 @@ export class Enforcer {
       case 'malformed_result':
         reason = `the answer of ${upstream} is malformed: ${detail}; the call was sent and may have run`;
         break;
+      case 'cancelled':
+        reason = `the client cancelled the call after it was sent to ${upstream}; it may have run`;
+        break;
     }
     this.deps.log.warn('upstream call failed', { tool, code, error: detail });
     this.deps.metrics.upstreamFailures.labels(f.server, code).inc();
+    this.recordOutcome(decided, code, reason, started);
+    return failure.code === 'not_sent' ? denial('upstream_unavailable', reason) : upstreamError(failure.code, reason, f.meta);
+  }
+
+  /**
+   * The outcome line of a forwarded request that did not end with its answer, after its
+   * decision line `decided`. Never throws: the request happened (or not) whatever the log
+   * says, and the answer to the client must still be honest.
+   */
+  recordOutcome(decided: AuditRecord, code: string, reason: string, startedMs: number): void {
     try {
       this.deps.audit.append({
         agent: decided.agent,
-        tool,
+        tool: decided.tool,
         decision: 'outcome',
         ofSeq: decided.seq,
         code,
         tokenId: decided.token_id,
         argsSha256: decided.args_sha256,
-        latencyUs: (performance.now() - started) * 1000,
+        latencyUs: (performance.now() - startedMs) * 1000,
         reason,
       });
     } catch (error) {
-      // The call has happened (or not) whatever the log says; the answer must still be honest.
-      this.deps.log.error('audit log failed to record a call outcome', { tool, code, error: (error as Error).message });
+      this.deps.log.error('audit log failed to record an outcome', { tool: decided.tool, code, error: (error as Error).message });
     }
-    return failure.code === 'not_sent' ? denial('upstream_unavailable', reason) : upstreamError(failure.code, reason, f.meta);
   }
 
   /**
@@ -627,9 +734,13 @@ export class Enforcer {
     if (!isRecord(args) || typeof args.tool !== 'string' || args.tool === '') {
       return fail('malformed_token', `${REQUEST_TOKEN_TOOL} needs {tool: string, capability?: string, ttl?: seconds, holder_key?: public key}`, agent ?? null);
     }
-    if (!isValidToolPattern(args.tool)) {
+    if (!isValidToolPattern(args.tool) && !isResourcePattern(args.tool)) {
       // Before minting: such a token could never match a call; a long name made a ledger line of its size, or an internal_error beyond 8 KiB.
-      return fail('malformed_token', `${JSON.stringify(truncate(args.tool, 64))} is not a tool name or pattern (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . - *)`, agent ?? null);
+      return fail(
+        'malformed_token',
+        `${JSON.stringify(truncate(args.tool, 64))} is not a tool name or pattern (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . - *) nor a resource pattern ("<server>:<uri pattern>")`,
+        agent ?? null,
+      );
     }
     let holderKey: Uint8Array | undefined;
     if (args.holder_key !== undefined) {
@@ -700,7 +811,8 @@ export class Enforcer {
     return result.minted;
   }
 
-  private record(o: Verdict, tool: string | null, args: unknown, started: bigint, via?: AuditVia): AuditRecord {
+  /** Counts a decision and writes its audit line (throws when the log cannot be written: the caller then denies). */
+  record(o: Verdict, tool: string | null, args: unknown, started: bigint, via?: AuditVia): AuditRecord {
     const latencyUs = Number(process.hrtime.bigint() - started) / 1000;
     const { metrics } = this.deps;
     metrics.decisions.labels(o.code, o.allowed ? 'allow' : 'deny').inc();

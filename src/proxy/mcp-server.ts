@@ -1,38 +1,34 @@
 /**
- * The MCP face of the proxy: one SDK `Server` per client session, answering
- * `tools/list` with the tools the agent could be granted and sending every
- * `tools/call` through the Enforcer. Transport-agnostic: HTTP and stdio both use it.
+ * The MCP face of the proxy: one SDK `Server` per client session serving the whole MCP
+ * surface under policy — tools (src/proxy/mcp/tools.ts), resources (resources.ts),
+ * prompts (prompts.ts), completion (completion.ts) and logging (logging.ts) — with what
+ * upstreams say about a request relayed back to the session that made it (relay.ts).
+ * Transport-agnostic: HTTP and stdio both use it.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 
-import type { Policy } from '../policy/types.js';
 import type { AuthResult } from './auth.js';
-import { callerWith, REQUEST_TOKEN_TOOL, type Caller, type Enforcer } from './enforce.js';
-import type { UpstreamPool } from './upstreams.js';
+import { registerCompletion } from './mcp/completion.js';
+import { registerLogging } from './mcp/logging.js';
+import { registerPrompts } from './mcp/prompts.js';
+import { registerResources } from './mcp/resources.js';
+import { ProxySession, type SessionDeps } from './mcp/session.js';
+import { registerTools } from './mcp/tools.js';
+
+export type { SessionDeps } from './mcp/session.js';
+export { ProxySession } from './mcp/session.js';
+export { Sessions } from './mcp/hub.js';
 
 export const PROXY_INFO = { name: 'capframe', version: '0.1.0' };
 
-const REQUEST_TOKEN_DEFINITION: Tool = {
-  name: REQUEST_TOKEN_TOOL,
-  description:
-    'Get a capability token for one tool. Pass the returned token in params._meta["capframe/token"] (or the Capframe-Token header) when calling that tool. ' +
-    'With holder_key, the token is bound to that key: every call then also needs a fresh holder proof in params._meta["capframe/proof"] (capframeClient does this).',
-  inputSchema: {
-    type: 'object',
-    properties: {
-      tool: { type: 'string', description: 'Tool name, e.g. database.query' },
-      capability: { type: 'string' },
-      ttl: { type: 'integer', minimum: 1, description: 'Lifetime in seconds, capped by the policy' },
-      holder_key: {
-        type: 'string',
-        description: "Bind the token to this Ed25519 public key (64 hex characters or base64url), one of the agent's holder_keys in the policy",
-      },
-    },
-    required: ['tool'],
-    additionalProperties: false,
-  },
+/** What the proxy serves to every session; each list is filtered per caller. */
+export const PROXY_CAPABILITIES = {
+  tools: { listChanged: true },
+  resources: { subscribe: true, listChanged: true },
+  prompts: { listChanged: true },
+  logging: {},
+  completions: {},
 };
 
 /** Carries the per-request authentication result from the transport to the handlers. */
@@ -40,38 +36,24 @@ export function authInfoFor(auth: AuthResult): AuthInfo {
   return { token: '', clientId: auth.kind === 'agent' ? auth.agent : '', scopes: [], extra: { capframe: auth } };
 }
 
-export interface SessionDeps {
-  enforcer: Enforcer;
-  upstreams: UpstreamPool;
-  policy: () => Policy;
-  /** Authentication for transports without per-request auth (stdio), evaluated per request. */
-  defaultAuth?: () => AuthResult;
-}
-
-/** A new MCP server for one session. */
-export function createSessionServer(deps: SessionDeps): Server {
-  const server = new Server(PROXY_INFO, { capabilities: { tools: { listChanged: true } } });
-
-  const callerOf = (extra: { authInfo?: AuthInfo; requestInfo?: { headers: Record<string, string | string[] | undefined> } }): Caller => {
-    const auth = (extra.authInfo?.extra?.capframe as AuthResult | undefined) ?? deps.defaultAuth?.() ?? { kind: 'rejected', reason: 'no authentication' };
-    return callerWith(auth, extra.requestInfo?.headers);
-  };
-
-  server.setRequestHandler(ListToolsRequestSchema, (_request, extra) => {
-    const { auth } = callerOf(extra);
-    const policy = deps.policy();
-    const agent = auth.kind === 'agent' ? auth.agent : undefined;
-    const tools: Tool[] = [REQUEST_TOKEN_DEFINITION];
-    if (auth.kind !== 'rejected') {
-      for (const t of deps.upstreams.tools()) {
-        if (policy.couldGrant(t.qualified, agent)) tools.push({ ...t.definition, name: t.qualified });
-      }
-    }
-    return { tools };
-  });
-
-  server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
-    deps.enforcer.callTool(callerOf(extra), request.params.name, request.params.arguments, request.params._meta),
-  );
-  return server;
+/**
+ * A new session: its MCP server with every handler, registered with the hub. `owner` is
+ * the agent an HTTP session belongs to (undefined when anonymous or over stdio). Call
+ * `session.release()` when its transport closes.
+ *
+ * @example
+ * const session = createSession(deps, 'support-bot');
+ * await session.server.connect(transport);
+ */
+export function createSession(deps: SessionDeps, owner: string | undefined): ProxySession {
+  const server = new Server(PROXY_INFO, { capabilities: PROXY_CAPABILITIES });
+  const session = new ProxySession(server, deps, owner);
+  registerTools(session);
+  registerResources(session);
+  registerPrompts(session);
+  registerCompletion(session);
+  registerLogging(session);
+  deps.hub.add(session);
+  server.onclose = () => session.release();
+  return session;
 }

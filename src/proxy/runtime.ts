@@ -24,6 +24,7 @@ import { MAX_DEPTH_LIMIT } from '../token/chain.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
 import { Enforcer } from './enforce.js';
+import { Sessions } from './mcp/hub.js';
 import { StateSince, upstreamHealth, type HealthContributor } from './health.js';
 import { createLogger, type Logger } from './log.js';
 import { createCapframeMetrics, type CapframeMetrics } from './metrics.js';
@@ -50,6 +51,8 @@ export interface Runtime {
   policy(): Policy;
   readonly enforcer: Enforcer;
   readonly upstreams: UpstreamPool;
+  /** The live client sessions (list changes, resource updates and log levels reach them through it). */
+  readonly sessions: Sessions;
   readonly metrics: CapframeMetrics;
   readonly log: Logger;
   readonly backend: string;
@@ -85,6 +88,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   log.info('capframe runtime starting', { policy: options.policyFile, pid: process.pid });
   // Set once the pool exists; a reload before then is picked up by building the pool from the current policy.
   let pool: UpstreamPool | undefined;
+  // Set once the sessions exist; events before then reach no session.
+  let sessions: Sessions | undefined;
+  let enforcerRef: Enforcer | undefined;
   const watcher = watchPolicy(options.policyFile, {
     onReload: (p) => {
       log.info('policy reloaded', { file: p.file, rules: p.rules.length });
@@ -94,6 +100,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       }
       // SPEC §6: a reload applies `servers` changes (started, stopped, restarted; each logged by the pool).
       void pool?.reconfigure(p.servers).catch((error: unknown) => log.error('applying the reloaded servers failed', { error: (error as Error).message }));
+      // What each session may see follows the new rules.
+      sessions?.allListsChanged();
     },
     onError: (e) => log.error('policy change rejected; the running policy stays in force', { error: e.message }),
   });
@@ -186,6 +194,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       metrics.upstreamUp.labels(server).set(up ? 1 : 0);
       upstreamSince.mark(server, up);
     },
+    onListChanged: (kind) => sessions?.listChanged(kind),
+    onResourceUpdated: (server, uri) => sessions?.resourceUpdated(server, uri),
+    onRelayRefused: ({ server, method, reason }) => {
+      try {
+        enforcerRef?.record({ allowed: false, code: 'no_rule', reason: `${method} from upstream "${server}" refused: ${reason}`, agent: null, tokenId: null }, null, {}, process.hrtime.bigint());
+      } catch (error) {
+        log.error('audit log failed to record a refused relay', { server, error: (error as Error).message });
+      }
+    },
     screen: () => policy().screen,
   });
   metrics.registry.onCollect(() => {
@@ -198,6 +215,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // The OpenTelemetry SDK is loaded only when an OTLP endpoint is configured.
   const tracing = await startTracing(log);
   const enforcer = new Enforcer({ policy, verifier, issuer: keys.issuerKey(), store, upstreams, audit, metrics, limiter: store.limiter, log, ...(tracing !== undefined && { tracing }) });
+  enforcerRef = enforcer;
+  sessions = new Sessions(upstreams, policy, log);
 
   const pending = new Set<Promise<unknown>>();
   const status = backendStatus();
@@ -207,6 +226,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     policy,
     enforcer,
     upstreams,
+    sessions,
     metrics,
     log,
     backend: status.name,

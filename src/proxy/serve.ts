@@ -13,7 +13,7 @@ import { isLoopbackAddress } from '../http/origin.js';
 import { createHttpServer } from '../http/server.js';
 import { normalizeHost, normalizeOrigin } from '../policy/allow-lists.js';
 import { authenticate } from './auth.js';
-import { createSessionServer } from './mcp-server.js';
+import { createSession } from './mcp-server.js';
 import { startRuntime, type Runtime } from './runtime.js';
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from './sessions.js';
 
@@ -102,12 +102,17 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
   };
 
   if (opts.stdio === true) {
-    const server = createSessionServer({
-      enforcer: rt.enforcer,
-      upstreams: rt.upstreams,
-      policy: rt.policy,
-      defaultAuth: () => authenticate(rt.policy(), process.env.CAPFRAME_AGENT_KEY),
-    });
+    const { server } = createSession(
+      {
+        enforcer: rt.enforcer,
+        upstreams: rt.upstreams,
+        policy: rt.policy,
+        log: rt.log,
+        hub: rt.sessions,
+        defaultAuth: () => authenticate(rt.policy(), process.env.CAPFRAME_AGENT_KEY),
+      },
+      undefined,
+    );
     const stop = stopWith(() => undefined);
     process.on('SIGTERM', () => void stop('SIGTERM'));
     process.on('SIGINT', () => void stop('SIGINT'));

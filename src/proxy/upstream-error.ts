@@ -17,6 +17,8 @@ export const UPSTREAM_ERROR_CODES = [
   'result_too_large',
   /** The answer was not a well-formed tools/call result. */
   'malformed_result',
+  /** The client cancelled the call after it was sent; the upstream was told (`notifications/cancelled`). */
+  'cancelled',
 ] as const;
 
 export type UpstreamErrorCode = (typeof UPSTREAM_ERROR_CODES)[number];
@@ -24,13 +26,15 @@ export type UpstreamErrorCode = (typeof UPSTREAM_ERROR_CODES)[number];
 /**
  * A failed upstream call. `code` is `not_sent` when the request provably never reached
  * the upstream (no connection, a closed transport), else one of UPSTREAM_ERROR_CODES.
- * `status` is the HTTP status, when there was one.
+ * `status` is the HTTP status, when there was one; `rpc` the upstream's own JSON-RPC
+ * error (code and message), when it answered with one, so it can be passed on as it was.
  */
 export class UpstreamCallError extends Error {
   constructor(
     message: string,
     readonly code: UpstreamErrorCode | 'not_sent',
     readonly status?: number,
+    readonly rpc?: { code: number | undefined; message: string | undefined },
   ) {
     super(message);
     this.name = 'UpstreamCallError';

@@ -235,7 +235,8 @@ describe('what else a hostile upstream sends: nothing reaches an agent, nothing 
   for (const method of ['sampling/createMessage', 'elicitation/create', 'roots/list']) {
     it(`a ${method} request during a call gets "method not found", not an agent`, async () => {
       const r = await forwarded('ask', { method, params: method === 'sampling/createMessage' ? { messages: [], maxTokens: 1 } : {} });
-      expect(JSON.parse(textOf(r))).toEqual({ error: { code: -32601, message: 'Method not found' } });
+      // Refused by the proxy (its relay, docs/mcp-surface.md): the agent here declared no capability to receive it.
+      expect(JSON.parse(textOf(r))).toEqual({ error: { code: -32601, message: expect.stringMatching(new RegExp(`^capframe: ${method} is not relayed: `)) } });
     });
   }
 

@@ -208,17 +208,17 @@ describe('keys and paths', () => {
 describe('screen: and max_result_bytes', () => {
   it('screens by default; screen.allow names exact tools; screen.tools: false warns', () => {
     const plain = parsePolicy('capframe:\n  version: "0.2"\n');
-    expect(plain.screen).toEqual({ tools: true, allow: [] });
+    expect(plain.screen).toEqual({ tools: true, prompts: true, resources: true, allow: [] });
     const allowed = parsePolicy('capframe:\n  version: "0.2"\n  servers:\n    db: { command: node }\n  screen:\n    allow: [db.query, other.tool]\n');
-    expect(allowed.screen).toEqual({ tools: true, allow: ['db.query', 'other.tool'] });
+    expect(allowed.screen).toEqual({ tools: true, prompts: true, resources: true, allow: ['db.query', 'other.tool'] });
     expect(allowed.warnings).toContain('screen.allow: "other.tool" names no configured server "other"');
     const off = parsePolicy('capframe:\n  version: "0.2"\n  screen: { tools: false }\n');
     expect(off.screen.tools).toBe(false);
     expect(off.warnings.some((w) => w.startsWith('screen.tools is false'))).toBe(true);
     expect(errorOf(() => parsePolicy('capframe:\n  version: "0.2"\n  screen:\n    allow: ["db.*"]\n', 'p.yaml')).message).toBe(
-      'p.yaml:4:13: "db.*" is not a tool name; screen.allow lists exact "<server>.<tool>" names (no globs), each reviewed',
+      'p.yaml:4:13: "db.*" is not a tool, prompt or resource name; screen.allow lists exact "<server>.<tool>", "<server>.<prompt>" or "<server>:<uri>" names (no globs), each reviewed',
     );
-    expect(errorOf(() => parsePolicy('capframe:\n  version: "0.2"\n  screen: { tool: true }\n', 'p.yaml')).message).toBe('p.yaml:3:13: unknown key "tool"; expected one of: tools, allow');
+    expect(errorOf(() => parsePolicy('capframe:\n  version: "0.2"\n  screen: { tool: true }\n', 'p.yaml')).message).toBe('p.yaml:3:13: unknown key "tool"; expected one of: tools, prompts, resources, allow');
   });
 
   it('max_result_bytes is a per-server byte count within bounds', () => {
@@ -248,7 +248,7 @@ describe('malformed policies name file, line and column', () => {
     [
       'unknown key in a rule',
       'capframe:\n  version: "0.2"\n  rules:\n    - tool: database.query\n      capabilty: read-only\n',
-      'p.yaml:5:7: unknown key "capabilty"; expected one of: tool, capability, ttl, agents, when, effect, rate_limit',
+      'p.yaml:5:7: unknown key "capabilty"; expected one of: tool, resource, prompt, capability, ttl, agents, when, effect, rate_limit',
     ],
     [
       'unknown top-level key',
@@ -299,7 +299,11 @@ describe('malformed policies name file, line and column', () => {
     ],
     ['ttl on a deny rule', 'capframe:\n  version: "0.2"\n  rules:\n    - tool: x.y\n      effect: deny\n      ttl: 5\n', 'p.yaml:6:7: "ttl" has no meaning on a deny rule; remove it or make the rule effect: allow'],
     ['unknown effect', 'capframe:\n  version: "0.2"\n  rules:\n    - tool: x.y\n      effect: block\n', 'p.yaml:5:15: expected one of "allow", "deny", got "block"'],
-    ['rule without tool', 'capframe:\n  version: "0.2"\n  rules:\n    - ttl: 5\n', 'p.yaml:4:7: missing required key "tool"; expected a string'],
+    [
+      'rule without tool',
+      'capframe:\n  version: "0.2"\n  rules:\n    - ttl: 5\n',
+      'p.yaml:4:7: missing required key "tool", "resource" or "prompt"; a rule names one tool ("<server>.<tool>"), resource ("<server>:<uri>") or prompt ("<server>.<prompt>") pattern',
+    ],
     ['tool with a space', 'capframe:\n  version: "0.2"\n  rules:\n    - tool: "database query"\n', 'p.yaml:4:13: tool "database query" is not a tool name or pattern; expected "<server>.<tool>" or a glob such as "database.*"'],
     ['store not redis', 'capframe:\n  version: "0.2"\n  store: mysql://x\n', 'p.yaml:3:10: expected a redis:// or rediss:// URL (omit store for the embedded file store)'],
     [

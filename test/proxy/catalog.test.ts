@@ -53,7 +53,7 @@ describe('UpstreamPool.catalog', () => {
   });
 
   it('screening without a lock: poisoned definitions withheld, reviewed ones served with their findings named; the view escapes hidden characters', async () => {
-    const p = pool({ hostile }, { cwd: ROOT, defaultTimeoutMs: 15_000, log, screen: () => ({ tools: true, allow: ['hostile.reviewed'] }) });
+    const p = pool({ hostile }, { cwd: ROOT, defaultTimeoutMs: 15_000, log, screen: () => ({ tools: true, prompts: true, resources: true, allow: ['hostile.reviewed'] }) });
     await p.start();
     const tools = Object.fromEntries(p.catalog()[0]!.tools.map((t) => [t.name, t]));
     expect(tools.echo).toMatchObject({ status: 'served', pin: 'no_lock' });

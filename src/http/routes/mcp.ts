@@ -5,8 +5,15 @@
  *
  * Order per request: authenticate (with agents in the policy, no valid key is a 401 before
  * any session or SDK object exists) → a POST body must be JSON (415) → find the caller's
- * own session (anyone else's is a 404, as if unknown) → read the body → a lone `tools/call` is answered here as plain JSON
- * (the hot path); everything else goes through the SDK transport.
+ * own session (anyone else's is a 404, as if unknown) → read the body → a lone plain
+ * `tools/call` is answered here as plain JSON (the hot path); everything else goes through
+ * the SDK transport.
+ *
+ * "Plain" means nothing about the call needs a stream back to the client: it asks for no
+ * progress, the session set no log level, and its upstream may send no request this
+ * client could receive (the client declared none of the capabilities that upstream's
+ * `relay:` allows). Such a call can still be cancelled: `notifications/cancelled` for its
+ * id is handled here too.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,8 +24,9 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js'
 import { isRecord } from '../../lib/is-record.js';
 import { authenticate, bearerOf } from '../../proxy/auth.js';
 import { callerWith } from '../../proxy/enforce.js';
-import { authInfoFor, createSessionServer } from '../../proxy/mcp-server.js';
+import { authInfoFor, createSession, type ProxySession } from '../../proxy/mcp-server.js';
 import { SessionTable, type SessionOwner, type SessionRefusal } from '../../proxy/sessions.js';
+import { relaySettings, type UpstreamPool } from '../../proxy/upstreams.js';
 import { NOT_JSON, discardBody, readJson, sendJson, sendRpcError } from '../body.js';
 import type { RouteFamily } from '../context.js';
 import type { Route } from '../router.js';
@@ -53,6 +61,42 @@ function isJsonBody(type: string | undefined): boolean {
   return type !== undefined && (semicolon === -1 ? type : type.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
 }
 
+/** What a session's table entry holds: the SDK transport and the proxy's session on it. */
+interface Entry {
+  transport: StreamableHTTPServerTransport;
+  session: ProxySession;
+  close(): Promise<void>;
+}
+
+/**
+ * Whether a call can be answered as plain JSON: nothing about it needs a stream back to
+ * the client (see the module comment). `qualified` is the `<server>.<tool>` the call names.
+ */
+function isPlain(session: ProxySession, upstreams: UpstreamPool, qualified: string, meta: unknown): boolean {
+  if (typeof meta === 'object' && meta !== null && (meta as { progressToken?: unknown }).progressToken !== undefined) return false;
+  if (session.logLevel !== undefined) return false;
+  const capabilities = session.server.getClientCapabilities();
+  if (capabilities?.sampling === undefined && capabilities?.elicitation === undefined && capabilities?.roots === undefined) return true;
+  const dot = qualified.indexOf('.');
+  const config = dot > 0 ? upstreams.config(qualified.slice(0, dot)) : undefined;
+  if (config === undefined) return true; // no upstream: denied without forwarding
+  const relay = relaySettings(config);
+  return !(
+    (relay.sampling === 'allow' && capabilities.sampling !== undefined) ||
+    (relay.elicitation === 'allow' && capabilities.elicitation !== undefined) ||
+    (relay.roots === 'allow' && capabilities.roots !== undefined)
+  );
+}
+
+/** The request id of a lone `notifications/cancelled`, if the body is one. */
+function cancelledId(body: unknown): string | number | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const m = body as { method?: unknown; id?: unknown; params?: unknown };
+  if (m.method !== 'notifications/cancelled' || m.id !== undefined || typeof m.params !== 'object' || m.params === null) return undefined;
+  const id = (m.params as { requestId?: unknown }).requestId;
+  return typeof id === 'string' || typeof id === 'number' ? id : undefined;
+}
+
 /** An `initialize` request, alone or as a batch of one (the transport checks the rest). */
 function isInitialize(body: unknown): boolean {
   const m = Array.isArray(body) && body.length === 1 ? (body[0] as unknown) : body;
@@ -60,7 +104,7 @@ function isInitialize(body: unknown): boolean {
 }
 
 export const mcpRoutes: RouteFamily = ({ rt, options, onClose }) => {
-  const sessions = new SessionTable<StreamableHTTPServerTransport>(options.sessions);
+  const sessions = new SessionTable<Entry>(options.sessions);
   const { metrics } = rt;
   const refused = (reason: string) => metrics.httpRefused.labels(reason).inc();
   const limits = options.sessions;
@@ -117,20 +161,21 @@ export const mcpRoutes: RouteFamily = ({ rt, options, onClose }) => {
     const reservation = sessions.reserve(owner);
     if ('limit' in reservation) return full(reservation);
     try {
-      const server = createSessionServer({ enforcer: rt.enforcer, upstreams: rt.upstreams, policy: rt.policy });
+      const session = createSession({ enforcer: rt.enforcer, upstreams: rt.upstreams, policy: rt.policy, log: rt.log, hub: rt.sessions }, owner);
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         enableJsonResponse: options.jsonResponse,
         onsessioninitialized: (id) => {
-          reservation.open(id, transport);
+          reservation.open(id, { transport, session, close: () => transport.close() });
           metrics.sessionsOpen.set(sessions.size);
         },
       });
       transport.onclose = () => {
         if (transport.sessionId !== undefined) sessions.remove(transport.sessionId);
+        session.release();
         metrics.sessionsOpen.set(sessions.size);
       };
-      await server.connect(transport);
+      await session.server.connect(transport);
       (req as IncomingMessage & { auth?: unknown }).auth = authInfoFor(auth);
       await transport.handleRequest(req, res, parsed);
     } finally {
@@ -176,17 +221,35 @@ export const mcpRoutes: RouteFamily = ({ rt, options, onClose }) => {
         sendRpcError(res, 400, PARSE_ERROR, 'Parse error: body is not JSON');
         return;
       }
+      const { session: proxy } = session.value;
       const call = fastToolCall(req, parsed);
-      if (call !== undefined) {
+      const qualified = call === undefined ? undefined : (rt.upstreams.resolveTool(call.name) ?? call.name);
+      if (call !== undefined && qualified !== undefined && isPlain(proxy, rt.upstreams, qualified, call.meta)) {
         // The per-call hot path: answered here as plain JSON, not through the SDK's
         // web-stream transport. Anything unusual falls through to the SDK below.
-        const result = await rt.enforcer.callTool(callerWith(auth, req.headers), call.name, call.arguments, call.meta);
-        sendJson(res, 200, { jsonrpc: '2.0', id: call.id, result });
+        const controller = new AbortController();
+        proxy.fastCalls.set(call.id, controller);
+        try {
+          const result = await rt.enforcer.callTool(callerWith(auth, req.headers), qualified, call.arguments, call.meta, { signal: controller.signal });
+          // A cancelled call is answered too (UPSTREAM_ERROR cancelled): the POST needs an
+          // answer, and a client that cancelled ignores it.
+          sendJson(res, 200, { jsonrpc: '2.0', id: call.id, result });
+        } finally {
+          if (proxy.fastCalls.get(call.id) === controller) proxy.fastCalls.delete(call.id);
+        }
+        return;
+      }
+      const cancelled = cancelledId(parsed);
+      const fast = cancelled === undefined ? undefined : proxy.fastCalls.get(cancelled);
+      if (fast !== undefined) {
+        // The SDK never saw that request; the cancellation is ours to carry out.
+        fast.abort(new Error('cancelled by the client'));
+        res.writeHead(202).end();
         return;
       }
     }
     (req as IncomingMessage & { auth?: unknown }).auth = authInfoFor(auth);
-    await session.value.handleRequest(req, res, parsed);
+    await session.value.transport.handleRequest(req, res, parsed);
   }
 
   const routes: Route[] = [];
