@@ -5,6 +5,7 @@
 import { dirname, resolve } from 'node:path';
 
 import { parseHolderKey } from '../keys/keys.js';
+import { DEFAULT_SYNC_MS } from '../lib/group-commit.js';
 import { DEFAULT_MAX_DEPTH } from '../token/chain.js';
 import { isPlainObject } from './arg-path.js';
 import { normalizeHost, normalizeOrigin } from './allow-lists.js';
@@ -205,7 +206,7 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
   if (defaultPolicy === 'allow') {
     warnings.unshift('WARNING: default_policy is allow: every tool that no rule mentions is ALLOWED for every agent. Use default_policy: deny outside experiments.');
   }
-  const audit: { logArgs: boolean; path?: string } = { logArgs: body.audit?.log_args ?? false };
+  const audit: { logArgs: boolean; path?: string; syncMs: number } = { logArgs: body.audit?.log_args ?? false, syncMs: body.audit?.sync_ms ?? DEFAULT_SYNC_MS };
   if (body.audit?.path !== undefined) audit.path = resolve(ctx.baseDir, body.audit.path);
 
   const engine = createEngine({ rules, capabilities: capabilityMap, agentNames, defaultPolicy });

@@ -133,7 +133,8 @@ export interface Policy {
   /** Delegations accepted below a root token (`max_delegation_depth`, default 4). */
   maxDelegationDepth: number;
   /** `path` is absolute when given (relative paths resolve against the policy's directory). */
-  audit: { logArgs: boolean; path?: string };
+  /** `syncMs`: the audit log is fsynced at most this long after a write (`audit.sync_ms`, default 100; 0: only on shutdown). */
+  audit: { logArgs: boolean; path?: string; syncMs: number };
   /**
    * The `screen:` section: `tools` (default true) withholds upstream tools whose
    * definitions address the model or hide characters; `allow` lists `<server>.<tool>`

@@ -188,6 +188,9 @@ export class Enforcer {
         decided = this.record(verdict, tool, args, started);
         if (!('forward' in decision)) return denial(verdict.code, verdict.reason);
         forward = decision.forward;
+        // The line must be in the kernel before the call leaves: a crash of this process
+        // after forwarding cannot lose it. One write for every call of this turn.
+        await this.deps.audit.written();
       } catch (error) {
         // Whatever failed — deciding or recording the decision — the call is not forwarded.
         this.deps.log.error('enforcement error', { tool: truncate(String(tool), MAX_TOOL_NAME_LENGTH), error: (error as Error).message });

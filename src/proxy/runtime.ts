@@ -3,8 +3,8 @@
  * live revocation, audit log, metrics, upstream pool and the Enforcer. The HTTP and
  * stdio front ends both sit on a Runtime.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 import { lockAuditLog } from '../audit/owner-lock.js';
 import { openAuditLog } from '../audit/writer.js';
@@ -56,6 +56,15 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
+/** Opens (creating) the revocation log for appending, or refuses naming the state directory. */
+function checkWritable(stateDir: string, revocations: string): void {
+  try {
+    closeSync(openSync(revocations, 'a', 0o600));
+  } catch (error) {
+    throw new CapframeError('store_error', `state directory ${stateDir} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message} on ${basename(revocations)}): revocations could not be recorded; fix its owner or permissions, or set state_dir`, { cause: error });
+  }
+}
+
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const log = options.log ?? createLogger();
   log.info('capframe runtime starting', { policy: options.policyFile, pid: process.pid });
@@ -80,6 +89,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   const store = openFileStore(initial.stateDir);
   if (store.ensureIssuerKey()) log.info('created issuer key', { path: store.paths.issuerKey });
+  // A proxy that could not record a revocation (or a minted token) must not serve.
+  checkWritable(initial.stateDir, store.paths.revocations);
   const revoked = store.revokedIds();
   const verifier = createVerifier({ keys: store.trustedKeys(), revoked });
   const auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
@@ -87,10 +98,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const unlockAudit = lockAuditLog(auditPath);
   let audit: Awaited<ReturnType<typeof openAuditLog>>;
   try {
-    audit = await openAuditLog(auditPath, { logArgs: initial.audit.logArgs });
+    // A log torn by a crash is kept as evidence and a new chain started: a proxy that
+    // cannot start after kill -9 would be an outage (other damage is still refused).
+    audit = await openAuditLog(auditPath, { logArgs: initial.audit.logArgs, syncIntervalMs: initial.audit.syncMs, recoverTornTail: true });
   } catch (error) {
     unlockAudit();
     throw error;
+  }
+  if (audit.recovered !== undefined) {
+    log.warn('the audit log ended in a torn line (a crash mid-write); it was kept unchanged and a new chain started', {
+      kept_as: audit.recovered.renamedTo,
+      last_good_seq: audit.recovered.lastSeq,
+      last_good_sha256: audit.recovered.head,
+    });
   }
   const metrics = createCapframeMetrics();
   const limiter = new RateLimiter();
