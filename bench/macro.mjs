@@ -6,7 +6,8 @@
 // each ratio is taken per round, then the median over rounds.
 //   npm run build:ts && node bench/macro.mjs
 // Env: MACRO_ROUNDS (3), MACRO_MS (2500 per run), PROXY_PROF=<dir> (a V8 CPU profile of
-// each serve process there).
+// each serve process there), PROXY_CONSOLE=1 (serve the operator console too, nobody
+// signed in: its cost on the call path).
 import { fork, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,8 +58,9 @@ export function generator() {
 export async function startServe(dir, policy, label) {
   writeFileSync(join(dir, 'policy.yaml'), policy);
   const prof = process.env.PROXY_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROXY_PROF}`, `--cpu-prof-name=${label}.cpuprofile`] : [];
-  const s = await start([...prof, join(ROOT, 'bin/capframe.js'), 'serve', '--policy', join(dir, 'policy.yaml'), '--port', '0'], {
-    env: { CAPFRAME_LOG_LEVEL: 'warn' },
+  const consoleArgs = process.env.PROXY_CONSOLE === '1' ? ['--console'] : [];
+  const s = await start([...prof, join(ROOT, 'bin/capframe.js'), 'serve', '--policy', join(dir, 'policy.yaml'), '--port', '0', ...consoleArgs], {
+    env: { CAPFRAME_LOG_LEVEL: 'warn', CAPFRAME_ADMIN_KEY: 'bench-admin-key-0123456789' },
     ready: /serving (http:\S+)/,
   });
   return { child: s.child, url: s.match[1] };

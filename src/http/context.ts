@@ -1,4 +1,5 @@
 /** What every route family of the HTTP server gets to build its routes. */
+import type { ConsoleAssets } from '../console/assets.js';
 import type { Runtime } from '../proxy/runtime.js';
 import type { SessionLimits } from '../proxy/sessions.js';
 import type { Route } from './router.js';
@@ -14,6 +15,8 @@ export interface HttpOptions {
   allowedOrigins: readonly string[];
   /** Host header values accepted beyond loopback names (`--allowed-host`), normalized. */
   allowedHosts: readonly string[];
+  /** The operator console under /console (`--console`) with its files, loaded before the runtime starts; absent: not served. */
+  console?: { secureCookie: boolean; assets: ConsoleAssets };
 }
 
 export interface HttpContext {

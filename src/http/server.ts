@@ -11,6 +11,7 @@ import { sendJson } from './body.js';
 import type { HttpContext, HttpOptions, RouteFamily } from './context.js';
 import { createOriginGuard, isLoopbackAddress } from './origin.js';
 import { createRouter } from './router.js';
+import { consoleRoutes } from './routes/console.js';
 import { healthRoutes } from './routes/health.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -25,6 +26,7 @@ const ROUTE_FAMILIES: readonly RouteFamily[] = [
   metricsRoutes, // GET /metrics
   tokenRoutes, // POST /v1/tokens
   revocationRoutes, // POST /v1/revocations
+  consoleRoutes, // /console, /console/api/*, /console/assets/* (with --console)
 ];
 
 /**

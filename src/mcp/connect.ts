@@ -188,12 +188,20 @@ export interface ListToolsOptions {
   timeoutMs?: number;
   /** Stop with an error after this many pages (default 100): a server that never stops paginating is broken or hostile. */
   maxPages?: number;
+  /**
+   * Stop with an error once the server lists more tools than this (default 10,000): every
+   * `tools/list` an agent sends carries them all, and no real server comes close.
+   */
+  maxTools?: number;
 }
+
+/** Default of {@link ListToolsOptions.maxTools}. */
+export const MAX_UPSTREAM_TOOLS = 10_000;
 
 /**
  * Lists every tool of a connected server, following `nextCursor` pagination.
- * Throws CapframeError(`upstream_unavailable`) if a cursor repeats or the page cap
- * is reached, rather than returning a silently truncated list.
+ * Throws CapframeError(`upstream_unavailable`) if a cursor repeats or the page or tool
+ * cap is reached, rather than returning a silently truncated list.
  *
  * @example
  * const tools = await listAllTools(up.client, { timeoutMs: 5000 });
@@ -201,11 +209,15 @@ export interface ListToolsOptions {
  */
 export async function listAllTools(client: Client, opts: ListToolsOptions = {}): Promise<Tool[]> {
   const maxPages = opts.maxPages ?? 100;
+  const maxTools = opts.maxTools ?? MAX_UPSTREAM_TOOLS;
   const tools: Tool[] = [];
   const seen = new Set<string>();
   let cursor: string | undefined;
   for (let page = 0; page < maxPages; page++) {
     const result = await client.listTools(cursor === undefined ? {} : { cursor }, opts.timeoutMs === undefined ? undefined : { timeout: opts.timeoutMs });
+    if (tools.length + result.tools.length > maxTools) {
+      throw new CapframeError('upstream_unavailable', `tools/list lists more than ${maxTools} tools; a server with that many is broken or hostile`);
+    }
     tools.push(...result.tools);
     cursor = result.nextCursor;
     if (cursor === undefined || cursor === '') return tools;

@@ -96,7 +96,41 @@ const ESCAPES = /%([0-9A-Fa-f]{2})/g;
 function judge(prefix: PathPrefix, raw: string): UrlPathResult {
   const parsed = parseScreened(raw);
   if (parsed === undefined) return 'invalid';
-  const path = parsed.url.pathname;
+  const parsedPath = parsed.url.pathname;
+  const verdict = judgePath(prefix, parsedPath);
+  // The parser has already removed dot segments, and with them what other servers would
+  // read differently: `/x/..;/../admin` is `/x/admin` to it but `/admin` with `;params`
+  // stripped first, `/x//../admin` is `/x/admin` but `/admin` with `//` merged first. So
+  // the path as written is read the same ways, and must agree.
+  const written = writtenPath(raw);
+  if (verdict === 'invalid' || written === parsedPath) return verdict;
+  if (written === undefined) return 'invalid';
+  const again = judgePath(prefix, written);
+  return again === verdict ? verdict : 'invalid';
+}
+
+/**
+ * The path of a screened absolute http(s) URL as written (up to `?` or `#`), with
+ * non-ASCII characters percent-encoded as UTF-8 the way the URL parser does; undefined
+ * when it cannot be encoded (a lone surrogate).
+ */
+function writtenPath(raw: string): string | undefined {
+  const afterScheme = raw.indexOf('//') + 2;
+  const pathStart = raw.slice(afterScheme).search(/[/?#]/);
+  if (pathStart < 0) return '/';
+  const rest = raw.slice(afterScheme + pathStart);
+  const end = rest.search(/[?#]/);
+  const path = end < 0 ? rest : rest.slice(0, end);
+  if (path === '') return '/';
+  try {
+    return path.replace(/[^\x00-\x7f]+/g, (text) => encodeURIComponent(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Judges one reading of a URL's path (as parsed, or as written). */
+function judgePath(prefix: PathPrefix, path: string): UrlPathResult {
   if (!path.startsWith('/') || MALFORMED_ESCAPE.test(path)) return 'invalid';
   const canonical = path.includes('%') ? removeDotSegments(path.replace(ESCAPES, decodeUnreserved)) : path;
   // [path, read as Unicode text]: the Unicode reading also folds case beyond ASCII.

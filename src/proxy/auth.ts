@@ -12,8 +12,17 @@ export type AuthResult =
   | { kind: 'agent'; agent: string }
   | { kind: 'rejected'; reason: string };
 
-/** The bearer credential of an `Authorization` header value, if any. */
+/**
+ * The bearer credential of an `Authorization` header, if there is exactly one. Pass every
+ * value the request carried (`req.headersDistinct.authorization`): Node keeps only the
+ * first of two, and a layer in front may read the other, so two are no credential.
+ *
+ * @example
+ * bearerOf(['Bearer cfk_abc']); // 'cfk_abc'
+ * bearerOf(['Bearer cfk_abc', 'Bearer cfk_other']); // undefined
+ */
 export function bearerOf(header: string | string[] | undefined): string | undefined {
+  if (Array.isArray(header) && header.length !== 1) return undefined;
   const value = Array.isArray(header) ? header[0] : header;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(value ?? '');
   return match?.[1];

@@ -15,6 +15,8 @@ import type { AuditRecord } from '../audit/record.js';
 import type { AuditLog } from '../audit/writer.js';
 import { DECISION_META_KEY, denial, OUTCOME_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
 import { isRecord } from '../lib/is-record.js';
+import { MAX_PASSED_DEPTH, nestedDeeperThan } from '../lib/json-depth.js';
+import { oneLine } from '../lib/one-line.js';
 import { truncate } from '../lib/truncate.js';
 import type { SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
@@ -28,7 +30,7 @@ import type { Logger } from './log.js';
 import type { CapframeMetrics } from './metrics.js';
 import type { RateLimiter } from './rate-limit.js';
 import { argumentProblem } from './check-arguments.js';
-import { isValidToolName, MAX_TOOL_NAME_LENGTH } from './tool-name.js';
+import { isValidToolName, isValidToolPattern, MAX_TOOL_NAME_LENGTH } from './tool-name.js';
 import { UpstreamCallError, type UpstreamErrorCode } from './upstream-error.js';
 import type { UpstreamPool } from './upstreams.js';
 
@@ -38,8 +40,12 @@ export const REQUEST_TOKEN_TOOL = 'capframe.request_token';
 export { DECISION_META_KEY, denial, OUTCOME_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
 /** The proxy's namespace in a result's `_meta`; an upstream's keys in it are removed (any letter case). */
 const PROXY_NAMESPACE = /^capframe\//i;
-/** Text only the proxy writes at the start of a result; an upstream's result that starts so is marked as the upstream's. */
-const PROXY_VERDICT_TEXT = /^\s*(?:DENIED|UPSTREAM_ERROR)\b/;
+/**
+ * Text only the proxy writes at the start of a result; an upstream's text that starts so
+ * is marked as the upstream's — in any letter case and behind spaces or invisible
+ * characters (`\u200bDENIED` reads the same), in any text item (the model reads them all).
+ */
+const PROXY_VERDICT_TEXT = /^[\s\p{Cf}]*(?:DENIED|UPSTREAM_ERROR)\b/iu;
 /** Lifetime of a token minted for a single call under `auto_mint`. */
 const AUTO_MINT_TTL = 60;
 
@@ -123,14 +129,21 @@ function resultProblem(result: CallToolResult): string | undefined {
   }
   if (result.isError !== undefined && typeof result.isError !== 'boolean') return '"isError" is not true or false';
   if (result.structuredContent !== undefined && !isRecord(result.structuredContent)) return '"structuredContent" is not an object';
+  // JSON.stringify of the answer would overflow the stack (an HTTP 500, or no answer at all on the SDK path).
+  if (nestedDeeperThan(result, MAX_PASSED_DEPTH)) return `the result is nested deeper than ${MAX_PASSED_DEPTH} levels`;
   return undefined;
+}
+
+/** A text item that starts like a proxy verdict (see PROXY_VERDICT_TEXT). */
+function readsLikeVerdict(item: CallToolResult['content'][number]): item is Extract<CallToolResult['content'][number], { type: 'text' }> {
+  return item.type === 'text' && typeof item.text === 'string' && PROXY_VERDICT_TEXT.test(item.text);
 }
 
 /**
  * The upstream's result as the agent gets it: every `capframe/*` key the upstream put in
  * the result's `_meta` removed and the proxy's decision written there. Only the result's
  * own `_meta` is the proxy's namespace; `_meta` inside content items is the upstream's.
- * A first text that reads like a proxy verdict is marked as the upstream's words.
+ * A text that reads like a proxy verdict is marked as the upstream's words.
  */
 function ownedResult(result: CallToolResult, decision: AllowedMeta): CallToolResult {
   const meta: Record<string, unknown> = {};
@@ -141,11 +154,28 @@ function ownedResult(result: CallToolResult, decision: AllowedMeta): CallToolRes
     }
   }
   meta[DECISION_META_KEY] = decision;
-  const first = result.content?.[0];
-  if (first?.type === 'text' && typeof first.text === 'string' && PROXY_VERDICT_TEXT.test(first.text)) {
-    return { ...result, content: [{ ...first, text: `[upstream] ${first.text}` }, ...result.content.slice(1)], _meta: meta };
+  const content = result.content ?? [];
+  if (content.some(readsLikeVerdict)) {
+    return { ...result, content: content.map((item) => (readsLikeVerdict(item) ? { ...item, text: `[upstream] ${item.text}` } : item)), _meta: meta };
   }
-  return { ...result, content: result.content ?? [], _meta: meta };
+  return { ...result, content, _meta: meta };
+}
+
+/**
+ * The token a call presents: `_meta["capframe/token"]` or the Capframe-Token header, or
+ * undefined for none. Refused instead of guessed: a `_meta` token that is not a string
+ * (it would otherwise be ignored, and auto_mint would step in), and two different tokens
+ * (the header and `_meta` must not name different grants, whichever a layer in between reads).
+ */
+function presentedToken(meta: unknown, header: string | undefined): string | undefined | { problem: string } {
+  const inMeta = isRecord(meta) && Object.hasOwn(meta, TOKEN_META_KEY) ? meta[TOKEN_META_KEY] : undefined;
+  if (inMeta !== undefined && typeof inMeta !== 'string') {
+    return { problem: `_meta["${TOKEN_META_KEY}"] must be a token string (cf1.…), got ${inMeta === null ? 'null' : Array.isArray(inMeta) ? 'a list' : typeof inMeta}` };
+  }
+  if (inMeta !== undefined && inMeta !== '' && header !== undefined && header !== '' && inMeta !== header) {
+    return { problem: `two different tokens were presented (_meta["${TOKEN_META_KEY}"] and the Capframe-Token header); present one` };
+  }
+  return inMeta !== undefined && inMeta !== '' ? inMeta : header;
 }
 
 export class Enforcer {
@@ -223,7 +253,9 @@ export class Enforcer {
     const problem = argumentProblem(args);
     if (problem !== undefined) return deny('constraint_failed', problem, agent ?? null);
 
-    let token = isRecord(meta) && typeof meta[TOKEN_META_KEY] === 'string' ? (meta[TOKEN_META_KEY] as string) : caller.headerToken;
+    const presented = presentedToken(meta, caller.headerToken);
+    if (typeof presented === 'object') return deny('malformed_token', presented.problem, agent ?? null);
+    let token = presented;
     if (token === undefined || token === '') {
       const autoMint = agent !== undefined && (policy.agents[agent]?.autoMint ?? policy.autoMint);
       if (!autoMint) return deny('missing_token', `no capability token was presented for ${tool}`, agent ?? null);
@@ -296,7 +328,8 @@ export class Enforcer {
   /** The answer for a call that did not end with the upstream's result, with its outcome audited. */
   private failed(f: Forward, tool: string, decided: AuditRecord, failure: UpstreamCallError, started: number): CallToolResult {
     const upstream = `upstream "${f.server}"`;
-    const detail = truncate(failure.message, 300);
+    // The upstream's own words (its error message, a schema complaint) quoted on one line of ours.
+    const detail = truncate(oneLine(failure.message), 300);
     const code = failure.code === 'not_sent' ? 'upstream_unavailable' : failure.code;
     let reason: string;
     switch (failure.code) {
@@ -358,6 +391,10 @@ export class Enforcer {
     const agent = caller.auth.agent;
     if (!isRecord(args) || typeof args.tool !== 'string' || args.tool === '') {
       return fail('malformed_token', `${REQUEST_TOKEN_TOOL} needs {tool: string, capability?: string, ttl?: seconds}`, agent ?? null);
+    }
+    if (!isValidToolPattern(args.tool)) {
+      // Before minting: such a token could never match a call; a long name made a ledger line of its size, or an internal_error beyond 8 KiB.
+      return fail('malformed_token', `${JSON.stringify(truncate(args.tool, 64))} is not a tool name or pattern (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . - *)`, agent ?? null);
     }
     if (args.holder_key !== undefined) {
       return fail('bad_proof', 'holder-bound tokens are not issued by this proxy yet (holder proofs are not verified)', agent ?? null);

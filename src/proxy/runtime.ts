@@ -13,7 +13,7 @@ import { CapframeError } from '../errors.js';
 import { LOCK_FILE_NAME, readLockSync } from '../discover/lock.js';
 import { watchPolicy } from '../policy/index.js';
 import type { Policy } from '../policy/types.js';
-import { openFileStore } from '../store/file-store.js';
+import { openFileStore, type FileStore } from '../store/file-store.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
 import { Enforcer } from './enforce.js';
@@ -46,6 +46,12 @@ export interface Runtime {
   readonly health: readonly HealthContributor[];
   /** Revokes through the store (durable) and the verifier (immediate). */
   revoke(cti: Uint8Array): boolean;
+  /** Whether the running verifier denies this cti as revoked (what is in force now). */
+  isRevoked(cti: Uint8Array): boolean;
+  /** The store issued tokens and revocations are read from (the operator console lists them). */
+  readonly store: FileStore;
+  /** The audit log this runtime appends to. */
+  readonly auditPath: string;
   /** The cti named by a `tok_` id or a printable token, if it names one. */
   ctiOf(ref: string): Uint8Array | undefined;
   /** Counts an HTTP request as in flight until it settles. */
@@ -167,6 +173,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       verifier.revoke(cti);
       return added;
     },
+    isRevoked: (cti) => verifier.isRevoked(cti),
+    store,
+    auditPath,
     ctiOf(ref) {
       try {
         return ctiOfReference(ref);

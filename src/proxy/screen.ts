@@ -9,8 +9,9 @@
  */
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 
-import { promptRule, toolContext, unicodeRule } from '../discover/rules.js';
+import { hiddenCharacters, modelAddressing, promptRule, RULE_INFO, toolContext, unicodeRule } from '../discover/rules.js';
 import type { RuleId } from '../discover/types.js';
+import { MAX_PASSED_DEPTH } from '../lib/json-depth.js';
 import { truncate } from '../lib/truncate.js';
 
 /** The policy's `screen:` section, as the proxy reads it. */
@@ -49,6 +50,54 @@ export function screenDefinition(server: string, definition: Tool): ScreenFindin
     const finding = rule(ctx);
     if (finding !== undefined) out.push({ rule: finding.rule, title: finding.title, detail: finding.detail });
   }
+  if (out.length < SCREEN_RULES.length) out.push(...anywhere(definition, out));
+  return out;
+}
+
+/**
+ * The same two findings for any string of the definition, key or value. The rules read
+ * the texts that describe arguments, as far as their schema walk goes; a client shows the
+ * model the whole definition, so text beyond that walk (deeper than it goes, in
+ * `outputSchema`, unknown keywords, unused `$defs`, `not`, `_meta`, annotations) counts too.
+ */
+function anywhere(definition: Tool, found: readonly ScreenFinding[]): ScreenFinding[] {
+  const prompt: string[] = [];
+  const hidden: string[] = [];
+  let tooDeep = false;
+  const wantPrompt = !found.some((f) => f.rule === 'CF-PROMPT-001');
+  const wantHidden = !found.some((f) => f.rule === 'CF-UNICODE-001');
+  const text = (value: string, where: string): void => {
+    if (wantPrompt && prompt.length < 5) {
+      const why = modelAddressing(value);
+      if (why !== undefined) prompt.push(`${where} ${why}`);
+    }
+    if (wantHidden && hidden.length < 5) {
+      const chars = hiddenCharacters(value);
+      if (chars.length > 0) hidden.push(`${where}: ${chars.slice(0, 6).join(', ')}`);
+    }
+  };
+  const visit = (value: unknown, where: string, depth: number): void => {
+    if (typeof value === 'string') return text(value, where);
+    if (typeof value !== 'object' || value === null) return;
+    if (depth >= MAX_PASSED_DEPTH) {
+      tooDeep = true;
+      return;
+    }
+    if (Array.isArray(value)) value.forEach((item, i) => visit(item, `${where}[${i}]`, depth + 1));
+    else {
+      for (const [key, item] of Object.entries(value)) {
+        const at = where === '' ? truncate(key, 60) : `${where}.${truncate(key, 60)}`;
+        text(key, `key ${JSON.stringify(truncate(key, 60))}${where === '' ? '' : ` in ${where}`}`);
+        visit(item, at, depth + 1);
+      }
+    }
+  };
+  visit(definition, '', 0);
+  const out: ScreenFinding[] = [];
+  const finding = (rule: RuleId, detail: string): ScreenFinding => ({ rule, title: RULE_INFO[rule].title, detail });
+  if (prompt.length > 0) out.push(finding('CF-PROMPT-001', `${prompt.join('; ')}.`));
+  if (hidden.length > 0) out.push(finding('CF-UNICODE-001', `Invisible or control characters in ${hidden.join('; ')}.`));
+  if (tooDeep) out.push(finding('CF-SCHEMA-001', `the definition nests deeper than ${MAX_PASSED_DEPTH} levels and could not be screened.`));
   return out;
 }
 

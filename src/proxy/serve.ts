@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 
 import { parseWholeNumber } from '../cli/args.js';
+import { loadConsoleAssets } from '../console/assets.js';
 import { CapframeError } from '../errors.js';
 import { isLoopbackAddress } from '../http/origin.js';
 import { createHttpServer } from '../http/server.js';
@@ -35,6 +36,23 @@ export interface ServeOptions {
   allowedOrigin?: string[];
   /** `--allowed-host`, repeatable. */
   allowedHost?: string[];
+  /** Serve the operator console under /console (needs CAPFRAME_ADMIN_KEY). */
+  console?: boolean;
+  /** Mark the console's session cookie `Secure` even on a loopback listener (TLS terminated in front). */
+  consoleSecureCookie?: boolean;
+}
+
+/** Shortest admin key the console accepts: it is the only thing between a browser and revocation. */
+export const MIN_CONSOLE_ADMIN_KEY_CHARS = 16;
+
+/** Why `--console` cannot start with these options, or undefined. */
+function consoleProblem(opts: ServeOptions): string | undefined {
+  if (opts.console !== true) return opts.consoleSecureCookie === true ? '--console-secure-cookie needs --console' : undefined;
+  if (opts.stdio === true) return '--console needs HTTP (--port), not --stdio';
+  const key = process.env.CAPFRAME_ADMIN_KEY;
+  if (key === undefined || key === '') return '--console needs CAPFRAME_ADMIN_KEY: set it to a long random secret (e.g. `openssl rand -base64 32`); it is the console\'s sign-in key';
+  if (key.length < MIN_CONSOLE_ADMIN_KEY_CHARS) return `--console needs a CAPFRAME_ADMIN_KEY of at least ${MIN_CONSOLE_ADMIN_KEY_CHARS} characters (it has ${key.length}); use a long random secret, e.g. \`openssl rand -base64 32\``;
+  return undefined;
 }
 
 function sessionLimits(opts: ServeOptions): SessionLimits {
@@ -66,6 +84,10 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
   const sessions = sessionLimits(opts);
   const allowedOrigins = allowList(opts.allowedOrigin, '--allowed-origin', normalizeOrigin);
   const allowedHosts = allowList(opts.allowedHost, '--allowed-host', normalizeHost);
+  const refused = consoleProblem(opts);
+  if (refused !== undefined) throw new CapframeError('invalid_argument', refused);
+  // Before the runtime starts: a console whose files are missing stops nothing but itself.
+  const consoleAssets = opts.console === true ? loadConsoleAssets() : undefined;
   const rt = await startRuntime({ policyFile: opts.policy, ...(opts.auditLog !== undefined && { auditLog: opts.auditLog }) });
   process.on('SIGHUP', () => void rt.reloadPolicy());
 
@@ -94,7 +116,14 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
     return;
   }
 
-  const http = createHttpServer(rt, { maxBodyBytes, jsonResponse: opts.jsonResponse === true, sessions, allowedOrigins, allowedHosts });
+  const http = createHttpServer(rt, {
+    maxBodyBytes,
+    jsonResponse: opts.jsonResponse === true,
+    sessions,
+    allowedOrigins,
+    allowedHosts,
+    ...(consoleAssets !== undefined && { console: { secureCookie: opts.consoleSecureCookie === true, assets: consoleAssets } }),
+  });
   const stop = stopWith(() => {
     http.close();
     http.closeIdleConnections();
@@ -118,7 +147,11 @@ export async function serve(opts: ServeOptions, onListening?: (url: string, rt: 
   const address = http.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/mcp`;
   rt.log.info('listening', { url });
+  if (opts.console === true) rt.log.info('operator console', { url: url.replace(/\/mcp$/, '/console/') });
   if (!isLoopbackAddress(address.address)) {
+    if (opts.console === true) {
+      rt.log.warn('operator console beyond loopback: serve it behind TLS; its session cookie is Secure, so browsers will not sign in over plain HTTP', { address: address.address });
+    }
     const policy = rt.policy();
     const origins = allowedOrigins.length + policy.allowedOrigins.length;
     const hosts = allowedHosts.length + policy.allowedHosts.length;

@@ -16,3 +16,18 @@ const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 export function isValidToolName(name: unknown): name is string {
   return typeof name === 'string' && TOOL_NAME.test(name);
 }
+
+const TOOL_PATTERN = /^[A-Za-z0-9_.*-]{1,128}$/;
+
+/**
+ * A tool name or a `*` pattern over such names (`database.*`), as a token may name: the
+ * MCP characters plus `*`, at most 128 of them. A token for anything else could never
+ * match a call.
+ *
+ * @example
+ * isValidToolPattern('database.*'); // true
+ * isValidToolPattern('database.\u202equery'); // false
+ */
+export function isValidToolPattern(pattern: unknown): pattern is string {
+  return typeof pattern === 'string' && TOOL_PATTERN.test(pattern);
+}

@@ -7,6 +7,7 @@ import { CallToolResultSchema, ErrorCode, McpError, type CallToolResult, type To
 
 import { canonicalJson } from '../audit/canonical-json.js';
 import { compareToLock, type LockFile } from '../discover/lock.js';
+import { MAX_PASSED_DEPTH, nestedDeeperThan } from '../lib/json-depth.js';
 import { connectUpstream, listAllTools, maxResultBytes, upstreamTimeoutMs, type Upstream, type UpstreamConfig } from '../mcp/connect.js';
 import { NotSentError, RefusedAnswer } from '../mcp/stdio-transport.js';
 import { callToolOverHttp } from './http-upstream-call.js';
@@ -33,7 +34,7 @@ interface ServerState {
   held: Map<string, string>;
   /** Served tools the screening found poisoned, with the reason; withheld unless `screen.allow` names them. */
   flagged: Map<string, string>;
-  /** Tools never served because `<server>.<tool>` is not a valid MCP tool name. */
+  /** Tools never served because `<server>.<tool>` is not a valid MCP tool name, or the definition nests too deep to pass on. */
   misnamed: number;
   up: boolean;
   lastError?: string;
@@ -56,6 +57,35 @@ export interface UpstreamPoolOptions {
   /** First reconnect delay, doubled per failure up to maxBackoffMs. */
   backoffMs?: number;
   maxBackoffMs?: number;
+}
+
+/** One tool a server listed, served or not, as the operator console shows it. */
+export interface CatalogTool {
+  /** The MCP tool name as the server spells it. */
+  name: string;
+  /** As listed; absent for a tool the lock holds back (its definition is not kept). */
+  definition?: Tool;
+  /**
+   * `served`: in tools/list; `withheld`: screened as poisoned and not allowed;
+   * `held`: drifted from the lock or not in it.
+   */
+  status: 'served' | 'withheld' | 'held';
+  /** Why it is withheld or held, or the screening findings a `screen.allow` entry overrides. */
+  reason?: string;
+  /** `locked`: matches its lock entry; `drifted` / `not_in_lock`: held; `no_lock`: nothing is pinned. */
+  pin: 'locked' | 'drifted' | 'not_in_lock' | 'no_lock';
+}
+
+/** One server in {@link UpstreamPool.catalog}. */
+export interface CatalogServer {
+  server: string;
+  up: boolean;
+  restarts: number;
+  /** Why it is down (one line), when it is. */
+  lastError?: string;
+  tools: CatalogTool[];
+  /** Locked tools of this server it no longer lists. */
+  lockedMissing: string[];
 }
 
 export interface ServerHealth {
@@ -168,6 +198,29 @@ export class UpstreamPool {
     } catch (error) {
       throw stdioFailure(error);
     }
+  }
+
+  /**
+   * Every tool each server last listed, served or not, with its pin state: what the
+   * operator console shows. Tools of a server that is down are its last listing.
+   */
+  catalog(): CatalogServer[] {
+    const screen = this.screenSettings();
+    const lock = this.options.lock;
+    return [...this.servers.values()].map((s) => {
+      const tools: CatalogTool[] = [];
+      for (const [name, definition] of s.tools) {
+        const flagged = s.flagged.get(name);
+        const withheld = flagged !== undefined && isWithheld(screen, `${s.name}.${name}`);
+        tools.push({ name, definition, status: withheld ? 'withheld' : 'served', ...(flagged !== undefined && { reason: flagged }), pin: lock === undefined ? 'no_lock' : 'locked' });
+      }
+      for (const [name, reason] of s.held) {
+        tools.push({ name, status: 'held', reason, pin: lock !== undefined && Object.hasOwn(lock.tools, `${s.name}.${name}`) ? 'drifted' : 'not_in_lock' });
+      }
+      const listed = new Set([...s.tools.keys(), ...s.held.keys()]);
+      const lockedMissing = s.up && lock !== undefined ? Object.values(lock.tools).filter((e) => e.server === s.name && !listed.has(e.tool)).map((e) => e.tool) : [];
+      return { server: s.name, up: s.up, restarts: s.restarts, ...(s.lastError !== undefined && { lastError: s.lastError }), tools, lockedMissing };
+    });
   }
 
   health(): Record<string, ServerHealth> {
@@ -336,6 +389,10 @@ export class UpstreamPool {
         // No agent could call it: the proxy refuses names outside the MCP rules.
         s.misnamed += 1;
         log.warn('tool not served: its name is not a valid MCP tool name', { server: s.name, tool: JSON.stringify(tool.name.slice(0, 200)) });
+      } else if (nestedDeeperThan(tool, MAX_PASSED_DEPTH)) {
+        // Serving it would break tools/list for every agent: JSON.stringify overflows the stack.
+        s.misnamed += 1;
+        log.warn(`tool not served: its definition is nested deeper than ${MAX_PASSED_DEPTH} levels`, { tool: qualified });
       } else if (fields !== undefined) {
         const reason = `definition of ${qualified} changed since it was locked (${fields.join(', ')}); review it and re-run \`capframe discover --lock\``;
         s.held.set(tool.name, reason);

@@ -178,6 +178,11 @@ const ROWS: Row[] = [
       ['url path double slash below', 'https://h.example/api//x', true],
       ['url path ;params on the prefix segment', 'https://h.example/api;x/y', false],
       ['url path ..;/ (Tomcat)', 'https://h.example/api/..;/admin', false],
+      // The URL parser resolves these before any other reading could see them; the path as written is read too.
+      ['url path ..;/../ (the parser pops "..;", Tomcat strips ";" first)', 'https://h.example/api/x/..;/../admin', false],
+      ['url path //../ (the parser pops the empty segment, nginx merges first)', 'https://h.example/api/x//../../admin', false],
+      ['url path %2e%2e;/../ as written', 'https://h.example/api/x/%2e%2e;/../admin', false],
+      ['url path dot segments that resolve inside either way', 'https://h.example/api/x/../y', true],
       ['url path non-ASCII below', 'https://h.example/api/bücher', true],
       ['url path fullwidth letter (NFKC reads ａpi as api)', 'https://h.example/ａpi/x', false],
       ['url path fullwidth solidus dotdot (NFKC)', 'https://h.example/api/..／admin', false],

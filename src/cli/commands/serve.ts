@@ -26,11 +26,16 @@ export function registerServe(program: Command, setExit: SetExit): void {
     .option('--session-idle-timeout <seconds>', 'close a session idle this long', '1800')
     .option('--allowed-origin <origin>', 'accept browser requests from this Origin (repeatable; loopback origins are accepted on a loopback listener)', collect, [])
     .option('--allowed-host <host>', 'accept this Host header (repeatable; loopback names are always accepted)', collect, [])
+    .option('--console', 'serve the operator console under /console (sign-in with CAPFRAME_ADMIN_KEY)')
+    .option('--console-secure-cookie', "mark the console's session cookie Secure on a loopback listener too (TLS terminated in front)")
     .option('--audit-log <file>', "audit log (default: the policy's audit.path, else <state_dir>/audit.log); one process per log")
     .action(async (opts: ServeOptions) => {
       // Loaded when serving, not at start-up: the proxy brings the MCP SDK.
       const { serve } = await import('../../proxy/serve.js');
-      await serve(opts, (url) => err(`capframe: serving ${url}`));
+      await serve(opts, (url) => {
+        err(`capframe: serving ${url}`);
+        if (opts.console === true) err(`capframe: console ${url.replace(/\/mcp$/, '/console/')}`);
+      });
       setExit(0);
       // Keep running: the HTTP server or stdio transport holds the event loop open.
     });

@@ -4,8 +4,8 @@
  * `Mcp-Session-Id` bound to the identity that opened them (src/proxy/sessions.ts).
  *
  * Order per request: authenticate (with agents in the policy, no valid key is a 401 before
- * any session or SDK object exists) → find the caller's own session (anyone else's is a
- * 404, as if unknown) → read the body → a lone `tools/call` is answered here as plain JSON
+ * any session or SDK object exists) → a POST body must be JSON (415) → find the caller's
+ * own session (anyone else's is a 404, as if unknown) → read the body → a lone `tools/call` is answered here as plain JSON
  * (the hot path); everything else goes through the SDK transport.
  */
 import { randomUUID } from 'node:crypto';
@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 
+import { isRecord } from '../../lib/is-record.js';
 import { authenticate, bearerOf } from '../../proxy/auth.js';
 import { callerWith } from '../../proxy/enforce.js';
 import { authInfoFor, createSessionServer } from '../../proxy/mcp-server.js';
@@ -34,14 +35,22 @@ const PARSE_ERROR = -32700;
 function fastToolCall(req: IncomingMessage, body: unknown): { id: string | number; name: string; arguments: unknown; meta: unknown } | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
   const m = body as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
-  if (m.jsonrpc !== '2.0' || m.method !== 'tools/call' || (typeof m.id !== 'string' && typeof m.id !== 'number')) return undefined;
+  // Ids as the SDK path accepts them (a string or an integer), so the two paths agree on what is a request.
+  if (m.jsonrpc !== '2.0' || m.method !== 'tools/call' || (typeof m.id !== 'string' && !Number.isSafeInteger(m.id))) return undefined;
   if (typeof m.params !== 'object' || m.params === null) return undefined;
   const p = m.params as { name?: unknown; arguments?: unknown; _meta?: unknown };
-  if (typeof p.name !== 'string') return undefined;
+  // A `_meta` that is not an object is refused by the SDK path; here it would be ignored, and a token in it with it.
+  if (typeof p.name !== 'string' || (p._meta !== undefined && !isRecord(p._meta))) return undefined;
   if (!(req.headers.accept ?? '').includes('application/json')) return undefined;
   const version = req.headers['mcp-protocol-version'];
   if (version !== undefined && (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version))) return undefined;
-  return { id: m.id, name: p.name, arguments: p.arguments, meta: p._meta };
+  return { id: m.id as string | number, name: p.name, arguments: p.arguments, meta: p._meta };
+}
+
+/** A `Content-Type` whose media type is application/json (parameters such as charset aside). */
+function isJsonBody(type: string | undefined): boolean {
+  const semicolon = type?.indexOf(';') ?? -1;
+  return type !== undefined && (semicolon === -1 ? type : type.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
 }
 
 /** An `initialize` request, alone or as a batch of one (the transport checks the rest). */
@@ -131,16 +140,25 @@ export const mcpRoutes: RouteFamily = ({ rt, options, onClose }) => {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Per request, against the current policy: a key removed from it stops working at once.
-    const auth = authenticate(rt.policy(), bearerOf(req.headers.authorization));
+    const auth = authenticate(rt.policy(), bearerOf(req.headersDistinct.authorization));
     if (auth.kind === 'rejected') {
       refused('unauthenticated');
+      const several = (req.headersDistinct.authorization?.length ?? 0) > 1;
       sendRpcError(
         res,
         401,
         SESSION_NOT_FOUND,
-        `agent_unknown: ${auth.reason}; send Authorization: Bearer <agent API key> (\`capframe agents add <name>\` creates a key)`,
+        `agent_unknown: ${several ? 'more than one Authorization header was sent' : auth.reason}; send one Authorization: Bearer <agent API key> (\`capframe agents add <name>\` creates a key)`,
         { 'www-authenticate': req.headers.authorization === undefined ? 'Bearer realm="capframe"' : 'Bearer realm="capframe", error="invalid_token"' },
       );
+      discardBody(req);
+      return;
+    }
+    if (req.method === 'POST' && !isJsonBody(req.headers['content-type'])) {
+      // Checked here for every POST: the hot path would not, and the SDK's own check accepts any
+      // type that merely contains "application/json" (`text/plain; x=application/json`, which a
+      // browser posts cross-site without asking).
+      sendRpcError(res, 415, SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json');
       discardBody(req);
       return;
     }

@@ -1,25 +1,16 @@
 /** `POST /v1/revocations` (admin key): revokes a token through the running server. */
-import { createHash, timingSafeEqual } from 'node:crypto';
-
+import { sameSecret } from '../../lib/same-secret.js';
 import { tokenId } from '../../token/claims.js';
 import { bearerOf } from '../../proxy/auth.js';
 import { NOT_JSON, discardBody, readJson, sendJson } from '../body.js';
 import type { RouteFamily } from '../context.js';
-
-/** Constant-time equality of a presented secret and the expected one (never equal to an empty one). */
-function sameSecret(presented: string | undefined, expected: string | undefined): boolean {
-  if (presented === undefined || expected === undefined || expected === '') return false;
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
 
 export const revocationRoutes: RouteFamily = ({ rt, options }) => [
   {
     method: 'POST',
     path: '/v1/revocations',
     handler: async (req, res) => {
-      if (!sameSecret(bearerOf(req.headers.authorization), process.env.CAPFRAME_ADMIN_KEY)) {
+      if (!sameSecret(bearerOf(req.headersDistinct.authorization), process.env.CAPFRAME_ADMIN_KEY)) {
         sendJson(res, 401, { error: 'POST /v1/revocations needs Authorization: Bearer <CAPFRAME_ADMIN_KEY>' }, { 'www-authenticate': 'Bearer realm="capframe-admin"' });
         discardBody(req);
         return;
