@@ -36,6 +36,8 @@ export interface TokenFacts {
   narrowing?: number;
   /** The first link (root first) whose constraints do not compile. */
   badConstraints?: { link: number; error: Error };
+  /** The verifier's revocation-and-key generation at which the backend last answered OK for this token. */
+  okAt?: number;
 }
 
 /**
