@@ -4,8 +4,9 @@
 //
 // Messages: {cmd: 'open', target, url, headers} opens an MCP session (initialize +
 // notifications/initialized); {cmd: 'run', target, tool, meta, concurrency, durationMs |
-// calls, args?} sends tools/call requests and answers {calls, errors, isError, elapsedMs,
-// cpuUs, codes}. `args` may be a list of argument objects used in turn (mixed loads).
+// calls, args?, metas?} sends tools/call requests and answers {calls, errors, isError,
+// elapsedMs, cpuUs, codes}. `args` may be a list of argument objects used in turn (mixed
+// loads); `metas` one `_meta` per call (fresh holder proofs).
 import { Agent, request } from 'node:http';
 
 const targets = new Map();
@@ -53,13 +54,15 @@ async function open({ target, url, headers = {} }) {
   return { session };
 }
 
-async function run({ target, tool, meta, concurrency, durationMs, calls: total, args = [{ sql: 'SELECT * FROM customers WHERE id = 1' }] }) {
+async function run({ target, tool, meta, metas, concurrency, durationMs, calls: total, args = [{ sql: 'SELECT * FROM customers WHERE id = 1' }] }) {
   const t = targets.get(target);
   // Pre-serialised halves; only the id changes per request.
-  const bodies = args.map((a) => [
-    '{"jsonrpc":"2.0","id":',
-    `,"method":"tools/call","params":${JSON.stringify({ name: tool, arguments: a, ...(meta !== undefined && { _meta: meta }) })}}`,
-  ]);
+  // `metas`: one _meta per call (holder proofs are single-use), with args[0].
+  const bodies = (metas ?? args).map((x) => {
+    const a = metas === undefined ? x : args[0];
+    const m = metas === undefined ? meta : x;
+    return ['{"jsonrpc":"2.0","id":', `,"method":"tools/call","params":${JSON.stringify({ name: tool, arguments: a, ...(m !== undefined && { _meta: m }) })}}`];
+  });
   let calls = 0;
   let errors = 0;
   let isError = 0;

@@ -16,7 +16,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { signingKey } from '../dist/keys/keys.js';
+import { delegate } from '../dist/token/delegate.js';
 import { mint } from '../dist/token/mint.js';
+import { createProof } from '../dist/token/proof.js';
 import { load1, median, processCpuNs } from './lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -91,6 +93,13 @@ export async function runMacroBench() {
     procs.push(autoServe.child);
     const issuer = signingKey(readFileSync(join(tokenDir, '.capframe', 'issuer.key'), 'utf8'));
     const token = mint({ key: issuer, tool: 'db.query', ttl: 3600 }).token;
+    // Issue 10's row: a depth-2 delegated token (root → two delegations, each bound) with a
+    // fresh holder proof per call, made before each run so the client's signing is not timed.
+    const holders = [0x31, 0x32, 0x33].map((b) => signingKey(new Uint8Array(32).fill(b)));
+    let chained = mint({ key: issuer, tool: 'db.*', ttl: 3600, holderKey: holders[0].publicKey, when: [{ arg: 'sql', op: 'max_length', value: 200 }] }).token;
+    for (let i = 1; i < holders.length; i++) chained = delegate(chained, { key: holders[i - 1], tools: 'db.query', when: [{ arg: 'sql', op: 'starts_with', value: 'SELECT' }], to: holders[i].publicKey }).token;
+    const SQL = { sql: 'SELECT * FROM customers WHERE id = 1' };
+    const proofs = (n) => Array.from({ length: n }, () => ({ 'capframe/token': chained, 'capframe/proof': createProof({ token: chained, tool: 'db.query', args: SQL, key: holders.at(-1) }).proof }));
 
     const gen = generator();
     procs.push(gen.child);
@@ -99,14 +108,18 @@ export async function runMacroBench() {
       floor: { url: floor.match[1], tool: 'query', pid: floor.child.pid },
       token: { url: tokenServe.url, tool: 'db.query', meta: { 'capframe/token': token }, pid: tokenServe.child.pid },
       auto_mint: { url: autoServe.url, tool: 'db.query', headers: { authorization: `Bearer ${agentKey}` }, pid: autoServe.child.pid },
+      delegated: { url: tokenServe.url, tool: 'db.query', pid: tokenServe.child.pid },
     };
     for (const [name, t] of Object.entries(targets)) await gen.ask({ cmd: 'open', target: name, url: t.url, headers: t.headers ?? {} });
 
+    const DELEGATED_CALLS = Number(process.env.MACRO_DELEGATED_CALLS ?? 1500);
     const runOne = async (name, concurrency, durationMs) => {
       const t = targets[name];
+      const delegated = name === 'delegated';
+      const metas = delegated ? proofs(DELEGATED_CALLS) : undefined;
       const before = t.pid === undefined ? 0 : processCpuNs(t.pid);
       const upBefore = processCpuNs(up.child.pid);
-      const r = await gen.ask({ cmd: 'run', target: name, tool: t.tool, meta: t.meta, concurrency, durationMs });
+      const r = await gen.ask({ cmd: 'run', target: name, tool: t.tool, meta: t.meta, metas, concurrency, ...(delegated ? { calls: DELEGATED_CALLS } : { durationMs }) });
       if (r.errors > 0 || r.isError > 0) throw new Error(`${name} c=${concurrency}: ${r.errors} errors, ${r.isError} isError results (${JSON.stringify(r.codes)}); first: ${r.firstError}`);
       const cpuNs = t.pid === undefined ? 0 : processCpuNs(t.pid) - before;
       return {
@@ -122,7 +135,8 @@ export async function runMacroBench() {
     // Warm-up: JIT, connections, caches.
     for (const name of Object.keys(targets)) await runOne(name, 16, 1500);
 
-    const names = Object.keys(targets);
+    // The delegated row is informational (no target) and runs at c=16 only.
+    const names = Object.keys(targets).filter((n) => n !== 'delegated');
     const runs = {};
     const load = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -132,6 +146,7 @@ export async function runMacroBench() {
         const order = names.map((_, i) => names[(i + round) % names.length]);
         for (const name of order) ((runs[`${name}@${c}`] ??= [])).push(await runOne(name, c, RUN_MS));
       }
+      ((runs['delegated@16'] ??= [])).push(await runOne('delegated', 16));
     }
 
     const rows = [];
@@ -143,6 +158,18 @@ export async function runMacroBench() {
           name: `${name}, c=${c}`,
           calls_per_s: median(rs.map((r) => r.calls_per_s)),
           cpu_us_per_call: name === 'direct' ? null : median(rs.map((r) => r.cpu_us_per_call)),
+          upstream_cpu_us_per_call: median(rs.map((r) => r.upstream_cpu_us_per_call)),
+          generator_cpu_us_per_call: median(rs.map((r) => r.generator_cpu_us_per_call)),
+          generator_busy: median(rs.map((r) => r.generator_busy)),
+          rounds: rs,
+        });
+      }
+      if (c === 16) {
+        const rs = runs['delegated@16'];
+        rows.push({
+          name: 'delegated depth 2 + proof, c=16',
+          calls_per_s: median(rs.map((r) => r.calls_per_s)),
+          cpu_us_per_call: median(rs.map((r) => r.cpu_us_per_call)),
           upstream_cpu_us_per_call: median(rs.map((r) => r.upstream_cpu_us_per_call)),
           generator_cpu_us_per_call: median(rs.map((r) => r.generator_cpu_us_per_call)),
           generator_busy: median(rs.map((r) => r.generator_busy)),

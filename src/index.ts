@@ -10,7 +10,7 @@ export { delegate, type DelegateOptions } from './token/delegate.js';
 export { createProof, type CreatedProof, type ProofOptions } from './token/proof.js';
 export { toolSubset } from './token/tool-subset.js';
 export { decodeClaims, tokenId, type Claims } from './token/claims.js';
-export { createVerifier, type Verifier, type VerifierOptions, type VerifyContext } from './verify/verifier.js';
+export { createVerifier, type StagedDecision, type Verifier, type VerifierOptions, type VerifyContext } from './verify/verifier.js';
 export { chainCapability } from './verify/token-facts.js';
 export { createMemoryNonceStore, type MemoryNonceStoreOptions, type NonceStore } from './store/nonces.js';
 export { DECISION_META_KEY, PROOF_HEADER, PROOF_META_KEY, TOKEN_HEADER, TOKEN_META_KEY } from './mcp/meta.js';
@@ -19,6 +19,16 @@ export type { Decision, DecisionCode } from './verify/decision.js';
 export { backendStatus, type BackendStatus } from './backend/select.js';
 export { openFileStore, type FileStore } from './store/file-store.js';
 export { capframeGuard, type GuardOptions } from './guard.js';
+export {
+  capframeClient,
+  decisionOf,
+  type CapframeClient,
+  type CapframeClientOptions,
+  type ClientDelegateOptions,
+  type DelegatedToken,
+  type ToolCaller,
+  type ToolCallParams,
+} from './agent/client.js';
 export {
   compileConstraints,
   loadPolicy,

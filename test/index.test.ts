@@ -5,7 +5,7 @@ import * as capframe from '../src/index.js';
 
 describe('package exports', () => {
   it('names the SPEC §11 API', () => {
-    for (const name of ['generateKeyPair', 'mint', 'verify', 'createVerifier', 'delegate', 'createProof', 'createMemoryNonceStore', 'loadPolicy', 'parsePolicy', 'capframeGuard', 'CapframeError', 'backend']) {
+    for (const name of ['generateKeyPair', 'mint', 'verify', 'createVerifier', 'delegate', 'createProof', 'createMemoryNonceStore', 'loadPolicy', 'parsePolicy', 'capframeGuard', 'capframeClient', 'decisionOf', 'CapframeError', 'backend']) {
       expect(capframe, name).toHaveProperty(name);
     }
     expect(['native', 'js']).toContain(capframe.backend);

@@ -15,6 +15,8 @@ export const PROOF_META_KEY = 'capframe/proof';
 export const DECISION_META_KEY = 'capframe/decision';
 /** `_meta` key of what happened after an allowed call was forwarded and did not return the upstream's result. */
 export const OUTCOME_META_KEY = 'capframe/outcome';
+/** The proxy's tool for getting tokens (SPEC §6): `{tool, capability?, ttl?, holder_key?}`. */
+export const REQUEST_TOKEN_TOOL = 'capframe.request_token';
 /** HTTP header alternatives to the `_meta` keys (lower case, as Node reports them). */
 export const TOKEN_HEADER = 'capframe-token';
 export const PROOF_HEADER = 'capframe-proof';

@@ -13,17 +13,19 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
 import type { AuditRecord } from '../audit/record.js';
 import type { AuditLog } from '../audit/writer.js';
-import { DECISION_META_KEY, denial, OUTCOME_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
+import { DECISION_META_KEY, denial, OUTCOME_META_KEY, PROOF_HEADER, PROOF_META_KEY, REQUEST_TOKEN_TOOL, TOKEN_HEADER, TOKEN_META_KEY } from '../mcp/meta.js';
 import { isRecord } from '../lib/is-record.js';
 import { MAX_PASSED_DEPTH, nestedDeeperThan } from '../lib/json-depth.js';
 import { oneLine } from '../lib/one-line.js';
 import { truncate } from '../lib/truncate.js';
-import type { SigningKey } from '../keys/keys.js';
+import { parseHolderKey, type SigningKey } from '../keys/keys.js';
 import type { Policy } from '../policy/types.js';
 import type { FileStore } from '../store/file-store.js';
+import { tokenId as tokenIdOf } from '../token/claims.js';
 import type { MintedToken } from '../token/mint.js';
 import { mintGranted, type GrantRequest } from '../token/mint-granted.js';
 import type { DecisionCode } from '../verify/decision.js';
+import { chainCapability } from '../verify/token-facts.js';
 import type { Verifier } from '../verify/verifier.js';
 import type { AuthResult } from './auth.js';
 import type { Logger } from './log.js';
@@ -34,10 +36,8 @@ import { isValidToolName, isValidToolPattern, MAX_TOOL_NAME_LENGTH } from './too
 import { UpstreamCallError, type UpstreamErrorCode } from './upstream-error.js';
 import type { UpstreamPool } from './upstreams.js';
 
-/** The tool every agent sees, for getting tokens (SPEC §6). */
-export const REQUEST_TOKEN_TOOL = 'capframe.request_token';
 // The `_meta` names and the denial live below the proxy (capframeGuard uses them too).
-export { DECISION_META_KEY, denial, OUTCOME_META_KEY, TOKEN_META_KEY } from '../mcp/meta.js';
+export { DECISION_META_KEY, denial, OUTCOME_META_KEY, PROOF_META_KEY, REQUEST_TOKEN_TOOL, TOKEN_META_KEY } from '../mcp/meta.js';
 /** The proxy's namespace in a result's `_meta`; an upstream's keys in it are removed (any letter case). */
 const PROXY_NAMESPACE = /^capframe\//i;
 /**
@@ -54,13 +54,19 @@ export interface Caller {
   auth: AuthResult;
   /** A token from the `Capframe-Token` header, if the transport has headers. */
   headerToken?: string;
+  /** A holder proof from the `Capframe-Proof` header, if the transport has headers. */
+  headerProof?: string;
 }
 
-/** The caller of a request with these headers (HTTP only has them): its auth and any Capframe-Token header. */
+/** The caller of a request with these headers (HTTP only has them): its auth and any Capframe-Token and Capframe-Proof headers. */
 export function callerWith(auth: AuthResult, headers?: Record<string, string | string[] | undefined>): Caller {
-  const header = headers?.['capframe-token'];
-  const headerToken = Array.isArray(header) ? header[0] : header;
-  return headerToken === undefined ? { auth } : { auth, headerToken };
+  const first = (name: string) => {
+    const header = headers?.[name];
+    return Array.isArray(header) ? header[0] : header;
+  };
+  const headerToken = first(TOKEN_HEADER);
+  const headerProof = first(PROOF_HEADER);
+  return { auth, ...(headerToken !== undefined && { headerToken }), ...(headerProof !== undefined && { headerProof }) };
 }
 
 export interface EnforcerDeps {
@@ -80,6 +86,8 @@ export interface IssuedToken {
   id: string;
   tool: string;
   expires_at: string;
+  /** The holder key (hex) the token is bound to, when `holder_key` was given. */
+  holder_key?: string;
 }
 
 /** The decision on one call, as audited. */
@@ -104,6 +112,8 @@ interface Forward {
   server: string;
   name: string;
   token: string;
+  /** The holder proof the call carried, passed on so a guarded upstream can check it too. */
+  proof?: string;
   meta: AllowedMeta;
 }
 
@@ -212,7 +222,7 @@ export class Enforcer {
               }
             : denial(verdict.code, verdict.reason);
         }
-        const decision = this.decide(caller, tool, args, meta);
+        const decision = await this.decide(caller, tool, args, meta);
         verdict = decision.outcome;
         // Audit before forwarding: a call we cannot record is a call we do not make.
         decided = this.record(verdict, tool, args, started);
@@ -239,8 +249,18 @@ export class Enforcer {
     }
   }
 
-  /** Everything before forwarding. Pure decision: no upstream is touched. */
-  private decide(caller: Caller, tool: string, args: unknown, meta: unknown) {
+  /**
+   * Everything before forwarding. Pure decision: no upstream is touched.
+   *
+   * A holder-bound or delegated token is verified with its proof and whole chain; with
+   * agents, the authenticated agent must hold the presented token's holder key
+   * (`agents.<name>.holder_keys`), and a token that is not delegated must also have been
+   * issued to it (`sub`). The policy then decides the call for the authenticated agent,
+   * so a delegated token never grants more than the policy grants that agent. The
+   * proof's nonce is claimed last, once nothing else denies the call: a call denied for
+   * any other reason never burns it.
+   */
+  private async decide(caller: Caller, tool: string, args: unknown, meta: unknown) {
     const policy = this.deps.policy();
     const deny = (code: DecisionCode, reason: string, agent: string | null = null, tokenId: string | null = null) => ({
       outcome: { allowed: false, code, reason, agent, tokenId } satisfies Verdict,
@@ -253,6 +273,16 @@ export class Enforcer {
     const problem = argumentProblem(args);
     if (problem !== undefined) return deny('constraint_failed', problem, agent ?? null);
 
+    const metaProof = isRecord(meta) ? meta[PROOF_META_KEY] : undefined;
+    if (metaProof !== undefined && typeof metaProof !== 'string') {
+      return deny('bad_proof', `_meta["${PROOF_META_KEY}"] must be a cfp1. proof string`, agent ?? null);
+    }
+    if (metaProof !== undefined && caller.headerProof !== undefined && metaProof !== caller.headerProof) {
+      // As for tokens: two different proofs leave it unclear which one is meant; none is guessed.
+      return deny('bad_proof', `two different proofs were presented (_meta["${PROOF_META_KEY}"] and the Capframe-Proof header)`, agent ?? null);
+    }
+    const proof = metaProof ?? caller.headerProof;
+
     const presented = presentedToken(meta, caller.headerToken);
     if (typeof presented === 'object') return deny('malformed_token', presented.problem, agent ?? null);
     let token = presented;
@@ -264,22 +294,40 @@ export class Enforcer {
       token = minted.token;
     }
 
-    const verified = this.deps.verifier.verify(token, { tool, args });
+    // The proof is checked against exactly the arguments that will be forwarded.
+    const staged = this.deps.verifier.verifyStaged(token, { tool, args, ...(proof !== undefined && { proof }) });
+    const verified = staged.decision;
     const tokenId = verified.tokenId ?? null;
     if (!verified.allowed) return deny(verified.code, verified.reason, agent ?? null, tokenId);
     const claims = verified.claims!;
-    if (agent !== undefined && claims.sub !== agent) {
-      return deny('agent_not_allowed', `token ${tokenId} was issued to ${claims.sub === undefined ? 'no agent' : `"${claims.sub}"`}, not "${agent}"`, agent, tokenId);
+    const chain = verified.chain!;
+    const root = chain.at(-1)!;
+    const depth = chain.length - 1;
+    // The verifier accepts any depth up to the format's limit; the policy's, read per call, follows reloads.
+    if (depth > policy.maxDelegationDepth) {
+      return deny('delegation_invalid', `delegation chain of token ${tokenId} is ${depth} deep; this policy accepts at most ${policy.maxDelegationDepth} (max_delegation_depth)`, agent ?? null, tokenId);
     }
-    if (claims.prf !== undefined) return deny('delegation_invalid', 'delegated tokens are not accepted by this proxy yet', agent ?? null, tokenId);
-    if (claims.cnf !== undefined) return deny('bad_proof', 'holder-bound tokens need a holder proof, which this proxy does not verify yet', agent ?? null, tokenId);
+    if (agent !== undefined) {
+      // A delegated token's sub is the delegator's word, not the issuer's: only its holder key counts.
+      if (depth === 0 && claims.sub !== agent) {
+        return deny('agent_not_allowed', `token ${tokenId} was issued to ${claims.sub === undefined ? 'no agent' : `"${claims.sub}"`}, not "${agent}"`, agent, tokenId);
+      }
+      if (verified.holderKey !== undefined) {
+        const holder = Buffer.from(verified.holderKey).toString('hex');
+        if (!policy.agents[agent]?.holderKeys.includes(holder)) {
+          return deny('agent_not_allowed', `token ${tokenId} is bound to holder key ${holder}, which is not one of agent "${agent}"'s holder_keys`, agent, tokenId);
+        }
+      }
+    }
 
-    const who = agent ?? claims.sub;
+    // Without agents, the root's sub is the issuer's word; a delegated link's is not.
+    const who = agent ?? root.sub;
+    const capability = chainCapability(chain);
     const decision = policy.decide({
       ...(who !== undefined && { agent: who }),
       tool,
       args,
-      token: { tool: claims.tool, ...(claims.cap !== undefined && { cap: claims.cap }) },
+      token: { tool: claims.tool, ...(capability !== undefined && { cap: capability }) },
     });
     if (!decision.allowed) return deny(decision.code as DecisionCode, decision.reason, who ?? null, tokenId);
 
@@ -289,13 +337,25 @@ export class Enforcer {
     if (status.state === 'unavailable') return deny('upstream_unavailable', status.reason, who ?? null, tokenId);
     if (status.state === 'unknown') return deny('no_rule', status.reason, who ?? null, tokenId);
 
+    // Before the rate limit: a replayed proof must not spend the holder's calls.
+    const claimed = await staged.claim();
+    if (!claimed.allowed) return deny(claimed.code, claimed.reason, who ?? null, tokenId);
+
     const limit = decision.rule?.rateLimit;
     if (limit !== undefined && !this.deps.limiter.take(`${who ?? tokenId}\u0000${decision.rule!.line}`, limit)) {
       return deny('rate_limited', `more than ${limit.calls} calls in ${limit.per}s under the rule at line ${decision.rule!.line}`, who ?? null, tokenId);
     }
+    const by = decision.rule ? `the rule at line ${decision.rule.line}` : 'default_policy: allow';
+    const via = depth > 0 ? ` (delegated token, depth ${depth}, root ${tokenIdOf(root.cti)})` : '';
     return {
-      outcome: { allowed: true, code: 'ok', reason: `allowed by ${decision.rule ? `the rule at line ${decision.rule.line}` : 'default_policy: allow'}`, agent: who ?? null, tokenId } satisfies Verdict,
-      forward: { server: status.server, name: status.name, token, meta: { allowed: true, code: 'ok', token: tokenId, rule: decision.rule?.line ?? null } } satisfies Forward,
+      outcome: { allowed: true, code: 'ok', reason: `allowed by ${by}${via}`, agent: who ?? null, tokenId } satisfies Verdict,
+      forward: {
+        server: status.server,
+        name: status.name,
+        token,
+        ...(proof !== undefined && { proof }),
+        meta: { allowed: true, code: 'ok', token: tokenId, rule: decision.rule?.line ?? null },
+      } satisfies Forward,
     };
   }
 
@@ -308,8 +368,8 @@ export class Enforcer {
     const started = performance.now();
     let result: CallToolResult;
     try {
-      // The upstream receives the token too, so a guarded server can verify it itself.
-      result = await this.deps.upstreams.call(f.server, f.name, args, { [TOKEN_META_KEY]: f.token });
+      // The upstream receives the token (and proof) too, so a guarded server can verify them itself.
+      result = await this.deps.upstreams.call(f.server, f.name, args, { [TOKEN_META_KEY]: f.token, ...(f.proof !== undefined && { [PROOF_META_KEY]: f.proof }) });
     } catch (error) {
       const failure = error instanceof UpstreamCallError ? error : new UpstreamCallError((error as Error).message, 'upstream_error');
       return this.failed(f, tool, decided, failure, started);
@@ -374,8 +434,9 @@ export class Enforcer {
   }
 
   /**
-   * Issues a token to the caller: `capframe.request_token {tool, capability?, ttl?}` and
-   * `POST /v1/tokens`. The caller audits the outcome.
+   * Issues a token to the caller: `capframe.request_token {tool, capability?, ttl?, holder_key?}`
+   * and `POST /v1/tokens`. With `holder_key` (one of the agent's `holder_keys`) the token is
+   * bound to it: every call then needs a proof by that key. The caller audits the outcome.
    */
   issue(caller: Caller, args: unknown): { ok: true; body: IssuedToken; outcome: Verdict } | { ok: false; outcome: Verdict } {
     const fail = (code: DecisionCode, reason: string, agent: string | null = null) => ({
@@ -389,15 +450,30 @@ export class Enforcer {
       return fail('agent_unknown', 'token issuance needs an authenticated agent, and this policy defines no agents; mint tokens with `capframe mint`');
     }
     const agent = caller.auth.agent;
+    const policy = this.deps.policy();
     if (!isRecord(args) || typeof args.tool !== 'string' || args.tool === '') {
-      return fail('malformed_token', `${REQUEST_TOKEN_TOOL} needs {tool: string, capability?: string, ttl?: seconds}`, agent ?? null);
+      return fail('malformed_token', `${REQUEST_TOKEN_TOOL} needs {tool: string, capability?: string, ttl?: seconds, holder_key?: public key}`, agent ?? null);
     }
     if (!isValidToolPattern(args.tool)) {
       // Before minting: such a token could never match a call; a long name made a ledger line of its size, or an internal_error beyond 8 KiB.
       return fail('malformed_token', `${JSON.stringify(truncate(args.tool, 64))} is not a tool name or pattern (1 to ${MAX_TOOL_NAME_LENGTH} characters of A-Z a-z 0-9 _ . - *)`, agent ?? null);
     }
+    let holderKey: Uint8Array | undefined;
     if (args.holder_key !== undefined) {
-      return fail('bad_proof', 'holder-bound tokens are not issued by this proxy yet (holder proofs are not verified)', agent ?? null);
+      // Strict: a token bound to a key nobody can sign with would be useless, and one bound
+      // to a key the agent does not hold would be refused on every call.
+      if (typeof args.holder_key !== 'string') {
+        return fail('malformed_token', 'holder_key must be the hex or base64url Ed25519 public key printed by `capframe keys generate --holder`', agent);
+      }
+      try {
+        holderKey = parseHolderKey(args.holder_key);
+      } catch (error) {
+        return fail('malformed_token', `holder_key is not usable: ${(error as Error).message}`, agent);
+      }
+      const hex = Buffer.from(holderKey).toString('hex');
+      if (!policy.agents[agent]?.holderKeys.includes(hex)) {
+        return fail('agent_not_allowed', `holder_key ${hex} is not one of agent "${agent}"'s holder_keys; the operator adds it under agents.${agent}.holder_keys`, agent);
+      }
     }
     const ttl = args.ttl;
     if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl <= 0)) {
@@ -406,17 +482,24 @@ export class Enforcer {
     if (args.capability !== undefined && typeof args.capability !== 'string') {
       return fail('malformed_token', 'capability must be a string', agent ?? null);
     }
-    const minted = this.mintFor(this.deps.policy(), {
+    const minted = this.mintFor(policy, {
       tool: args.tool,
       agent,
       ...(ttl !== undefined && { ttl: ttl as number }),
       ...(args.capability !== undefined && { capability: args.capability as string }),
+      ...(holderKey !== undefined && { holderKey }),
     });
     if ('code' in minted) return fail(minted.code as DecisionCode, minted.reason, agent ?? null);
     return {
       ok: true,
-      body: { token: minted.token, id: minted.id, tool: minted.claims.tool, expires_at: minted.expiresAt.toISOString() },
-      outcome: { allowed: true, code: 'ok', reason: `issued ${minted.id} for ${minted.claims.tool}`, agent: agent ?? null, tokenId: minted.id },
+      body: {
+        token: minted.token,
+        id: minted.id,
+        tool: minted.claims.tool,
+        expires_at: minted.expiresAt.toISOString(),
+        ...(holderKey !== undefined && { holder_key: Buffer.from(holderKey).toString('hex') }),
+      },
+      outcome: { allowed: true, code: 'ok', reason: `issued ${minted.id} for ${minted.claims.tool}${holderKey === undefined ? '' : ', holder-bound'}`, agent: agent ?? null, tokenId: minted.id },
     };
   }
 

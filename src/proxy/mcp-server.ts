@@ -17,13 +17,18 @@ export const PROXY_INFO = { name: 'capframe', version: '0.1.0' };
 const REQUEST_TOKEN_DEFINITION: Tool = {
   name: REQUEST_TOKEN_TOOL,
   description:
-    'Get a capability token for one tool. Pass the returned token in params._meta["capframe/token"] (or the Capframe-Token header) when calling that tool.',
+    'Get a capability token for one tool. Pass the returned token in params._meta["capframe/token"] (or the Capframe-Token header) when calling that tool. ' +
+    'With holder_key, the token is bound to that key: every call then also needs a fresh holder proof in params._meta["capframe/proof"] (capframeClient does this).',
   inputSchema: {
     type: 'object',
     properties: {
       tool: { type: 'string', description: 'Tool name, e.g. database.query' },
       capability: { type: 'string' },
       ttl: { type: 'integer', minimum: 1, description: 'Lifetime in seconds, capped by the policy' },
+      holder_key: {
+        type: 'string',
+        description: "Bind the token to this Ed25519 public key (64 hex characters or base64url), one of the agent's holder_keys in the policy",
+      },
     },
     required: ['tool'],
     additionalProperties: false,

@@ -14,6 +14,8 @@ import { LOCK_FILE_NAME, readLockSync } from '../discover/lock.js';
 import { watchPolicy } from '../policy/index.js';
 import type { Policy } from '../policy/types.js';
 import { openFileStore, type FileStore } from '../store/file-store.js';
+import { createMemoryNonceStore, type NonceStore } from '../store/nonces.js';
+import { MAX_DEPTH_LIMIT } from '../token/chain.js';
 import { ctiOfReference } from '../verify/token-id.js';
 import { createVerifier } from '../verify/verifier.js';
 import { Enforcer } from './enforce.js';
@@ -33,6 +35,8 @@ export interface RuntimeOptions {
   drainMs?: number;
   /** Audit log path, overriding the policy's `audit.path` and `<state_dir>/audit.log`. */
   auditLog?: string;
+  /** Where holder-proof nonces are claimed (default: in memory, for this process). */
+  nonceStore?: NonceStore;
 }
 
 export interface Runtime {
@@ -98,7 +102,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // A proxy that could not record a revocation (or a minted token) must not serve.
   checkWritable(initial.stateDir, store.paths.revocations);
   const revoked = store.revokedIds();
-  const verifier = createVerifier({ keys: store.trustedKeys(), revoked });
+  // Holder-proof nonces: one store for the whole runtime, in memory in embedded mode. A
+  // fleet replaces it with a shared one (same NonceStore interface) so a proof is
+  // accepted once across every instance.
+  const nonceStore = options.nonceStore ?? createMemoryNonceStore();
+  // The verifier accepts any chain depth the format allows; the enforcer applies the
+  // policy's max_delegation_depth per call, so a reload changes it at once.
+  const verifier = createVerifier({ keys: store.trustedKeys(), revoked, nonceStore, maxDepth: MAX_DEPTH_LIMIT });
   const auditPath = options.auditLog ?? initial.audit.path ?? join(initial.stateDir, 'audit.log');
   mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
   const unlockAudit = lockAuditLog(auditPath);

@@ -88,6 +88,21 @@ export interface Verifier {
   verify(token: string | Uint8Array | undefined | null, context?: VerifyContext): Decision;
   /** `verify`, awaiting the nonce store: for asynchronous stores (e.g. Redis). Never rejects on a bad token. */
   verifyAsync(token: string | Uint8Array | undefined | null, context?: VerifyContext): Promise<Decision>;
+  /**
+   * `verifyAsync` in two stages, for a caller with checks of its own after the token's
+   * (the proxy's agent and policy checks): `decision` is steps 1–7, and `claim()` claims
+   * a holder proof's nonce (step 8) and resolves to the final decision (`decision`
+   * itself when there is nothing to claim). Call `claim()` once, last, and only when the
+   * call will otherwise go ahead: then a call the caller denies never burns its nonce.
+   * Never rejects on a bad token.
+   *
+   * @example
+   * const staged = verifier.verifyStaged(token, { tool, args, proof });
+   * if (!staged.decision.allowed) return deny(staged.decision);
+   * if (!myOwnChecks(staged.decision)) return deny(…);   // the proof stays usable
+   * const final = await staged.claim();                  // `replay` if seen before
+   */
+  verifyStaged(token: string | Uint8Array | undefined | null, context?: VerifyContext): StagedDecision;
   /** Verifies many tokens in one backend call. Holder-bound tokens need proofs, which a batch cannot carry: they are `bad_proof`. */
   verifyBatch(tokens: ReadonlyArray<string | Uint8Array>, context?: Omit<VerifyContext, 'proof'>): Decision[];
   /** Revokes by `tok_` id or 16-byte cti; true when newly revoked. Every token delegated from it is revoked with it. */
@@ -95,6 +110,12 @@ export interface Verifier {
   isRevoked(id: string | Uint8Array): boolean;
   addKey(publicKey: Uint8Array | string): Uint8Array;
   removeKey(kid: Uint8Array): boolean;
+}
+
+/** What `verifyStaged` answers: the decision before the nonce, and the step that claims it. */
+export interface StagedDecision {
+  decision: Decision;
+  claim(): Promise<Decision>;
 }
 
 /** A decision that is `ok` once the proof's nonce is claimed. */
@@ -268,7 +289,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return decideFrom(result, proofProblem, cacheKey, bytes, context, now);
   }
 
-  /** Steps 1–7 for any input; a pending nonce for a bound token that passed them. */
   /** True when every link is within its time bounds at `now` (ms), as the backend checks them. */
   function current(f: TokenFacts, now: number): boolean {
     const seconds = now / 1000;
@@ -279,6 +299,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return true;
   }
 
+  /** Steps 1–7 for any input; a pending nonce for a bound token that passed them. */
   function start(token: string | Uint8Array | undefined | null, context: VerifyContext | undefined): Decision | PendingNonce {
     const now = nowMs();
     if (typeof token === 'string' && token.startsWith(PRINTABLE_PREFIX)) {
@@ -307,6 +328,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return deny('internal_error', `the nonce store failed, so the proof's freshness is unknown: ${why}`, aboutToken(pending.decision));
   }
 
+  async function claimAsync(r: PendingNonce): Promise<Decision> {
+    try {
+      const fresh = await nonceStore.claim(r.nonceKey, r.ttlMs);
+      if (typeof fresh !== 'boolean') throw new Error(`claim() answered ${typeof fresh}, not a boolean`);
+      return claimed(r, fresh);
+    } catch (error) {
+      return storeFailed(r, error);
+    }
+  }
+
   return {
     backend: backend.name,
     maxDepth,
@@ -328,13 +359,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     async verifyAsync(token, context) {
       const r = start(token, context);
       if (!('nonceKey' in r)) return r;
-      try {
-        const fresh = await nonceStore.claim(r.nonceKey, r.ttlMs);
-        if (typeof fresh !== 'boolean') throw new Error(`claim() answered ${typeof fresh}, not a boolean`);
-        return claimed(r, fresh);
-      } catch (error) {
-        return storeFailed(r, error);
-      }
+      return claimAsync(r);
+    },
+    verifyStaged(token, context) {
+      const r = start(token, context);
+      if (!('nonceKey' in r)) return { decision: r, claim: () => Promise.resolve(r) };
+      let claim: Promise<Decision> | undefined;
+      // Claimed at most once, however often claim() is called.
+      return { decision: r.decision, claim: () => (claim ??= claimAsync(r)) };
     },
     verifyBatch(tokens, context) {
       if (context !== undefined && (context as VerifyContext).proof !== undefined) {

@@ -14,7 +14,10 @@ import { createLogger } from '../../src/proxy/log.js';
 import { createCapframeMetrics } from '../../src/proxy/metrics.js';
 import { RateLimiter } from '../../src/proxy/rate-limit.js';
 import { UpstreamPool } from '../../src/proxy/upstreams.js';
+import { generateKeyPair } from '../../src/keys/keys.js';
 import { openFileStore } from '../../src/store/file-store.js';
+import { createMemoryNonceStore, type NonceStore } from '../../src/store/nonces.js';
+import { createProof } from '../../src/token/proof.js';
 import { mint } from '../../src/token/mint.js';
 import { createVerifier } from '../../src/verify/verifier.js';
 import { ROOT, tempDir } from '../helpers.js';
@@ -36,10 +39,10 @@ const upstreams = new UpstreamPool(
   { cwd: dir, defaultTimeoutMs: 10_000, log },
 );
 
-function enforcer(audit: AuditLog): Enforcer {
+function enforcer(audit: AuditLog, nonceStore?: NonceStore): Enforcer {
   return new Enforcer({
     policy: () => policy,
-    verifier: createVerifier({ keys: store.trustedKeys() }),
+    verifier: createVerifier({ keys: store.trustedKeys(), ...(nonceStore !== undefined && { nonceStore }) }),
     issuer: store.issuerKey(),
     store,
     upstreams,
@@ -100,6 +103,33 @@ describe('Enforcer', () => {
       expect(result._meta).toMatchObject({ 'capframe/decision': { code: 'constraint_failed', reason } });
     }
     expect(upstreamCalls()).toBe(before);
+    await audit.close();
+  });
+
+  it('claims proof nonces through the injected store, awaiting an asynchronous one (the Redis seam); a failing store denies and forwards nothing', async () => {
+    const audit = await openAuditLog(join(dir, 'nonces.log'));
+    const memory = createMemoryNonceStore();
+    let down = false;
+    const remote: NonceStore = {
+      claim: async (key, ttl) => {
+        await new Promise((r) => setTimeout(r, 1));
+        if (down) throw new Error('store unreachable');
+        return memory.claim(key, ttl);
+      },
+    };
+    const e = enforcer(audit, remote);
+    const holder = generateKeyPair();
+    const bound = mint({ key: store.issuerKey(), tool: 'database.query', ttl: 60, holderKey: holder.publicKey }).token;
+    const meta = () => ({ 'capframe/token': bound, 'capframe/proof': createProof({ token: bound, tool: 'database.query', args: sql, key: holder.secretKey }).proof });
+    const before = upstreamCalls();
+    const first = meta();
+    expect((await e.callTool({ auth: { kind: 'open' } }, 'database.query', sql, first)).isError).not.toBe(true);
+    expect(upstreamCalls()).toBe(before + 1);
+    expect(await e.callTool({ auth: { kind: 'open' } }, 'database.query', sql, first)).toMatchObject({ _meta: { 'capframe/decision': { code: 'replay' } } });
+    down = true;
+    const failed = await e.callTool({ auth: { kind: 'open' } }, 'database.query', sql, meta());
+    expect(failed).toMatchObject({ isError: true, _meta: { 'capframe/decision': { code: 'internal_error', reason: expect.stringContaining('store unreachable') } } });
+    expect(upstreamCalls()).toBe(before + 1);
     await audit.close();
   });
 });

@@ -98,6 +98,34 @@ describe('holder proofs and nonces', () => {
     expect(verifier.verify(unbound.token, { tool: TOOL }).code).toBe('ok');
   });
 
+  it('verifyStaged leaves the nonce to the caller: unclaimed, the proof stays usable; claimed once, however often claim() is called', async () => {
+    const { leaf } = chain();
+    const claims: string[] = [];
+    const memory = createMemoryNonceStore();
+    const store: NonceStore = { claim: (key, ttl) => (claims.push(key), memory.claim(key, ttl)) };
+    const verifier = createVerifier({ keys: [issuer.publicKey], clock: () => T0 * 1000, nonceStore: store });
+    const call = callWith(leaf.token, sub.secretKey, 5);
+    // The caller's own checks deny: claim() is never called, nothing is burned.
+    const abandoned = verifier.verifyStaged(leaf.token, call);
+    expect(abandoned.decision).toMatchObject({ allowed: true, code: 'ok', tokenId: leaf.id });
+    expect(claims).toEqual([]);
+    const staged = verifier.verifyStaged(leaf.token, call);
+    expect(await staged.claim()).toMatchObject({ allowed: true, code: 'ok' });
+    expect(await staged.claim()).toMatchObject({ allowed: true, code: 'ok' });
+    expect(claims).toHaveLength(1);
+    // Seen now: the first stage still passes (steps 1–7), the claim is the replay.
+    const again = verifier.verifyStaged(leaf.token, call);
+    expect(again.decision.code).toBe('ok');
+    expect(await again.claim()).toMatchObject({ allowed: false, code: 'replay', tokenId: leaf.id });
+    // A denial, or a token that needs no nonce, answers the same decision from claim().
+    const denied = verifier.verifyStaged(leaf.token, callWith(leaf.token, sub.secretKey, 30));
+    expect(denied.decision.code).toBe('constraint_failed');
+    expect(await denied.claim()).toBe(denied.decision);
+    const unbound = verifier.verifyStaged(mint({ key: issuer.secretKey, tool: TOOL, ttl: 60 }).token, { tool: TOOL });
+    expect(await unbound.claim()).toBe(unbound.decision);
+    expect(claims).toHaveLength(2);
+  });
+
   it('a failing store denies with internal_error and burns nothing', async () => {
     let down = true;
     const memory = createMemoryNonceStore();

@@ -20,7 +20,7 @@ export const tokenRoutes: RouteFamily = ({ rt, options }) => [
       }
       const args = await readJson(req, options.maxBodyBytes);
       if (args === NOT_JSON) {
-        sendJson(res, 400, { error: 'body must be JSON: {tool, capability?, ttl?}' });
+        sendJson(res, 400, { error: 'body must be JSON: {tool, capability?, ttl?, holder_key?}' });
         return;
       }
       const issued = rt.enforcer.issueOverHttp({ auth }, args);
