@@ -1,13 +1,52 @@
-// Shared benchmark plumbing: tinybench runs, per-operation medians, and tables.
-import { cpus, totalmem } from 'node:os';
+// Shared benchmark plumbing: tinybench runs, per-operation medians, tables, the
+// machine's name, and per-process CPU time from /proc.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 
 import { Bench } from 'tinybench';
 
+/** The CPU model as /proc/cpuinfo names it (os.cpus() where there is no /proc). */
+export function cpuModel() {
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) return m[1].trim();
+  } catch {}
+  return cpus()[0]?.model ?? 'unknown CPU';
+}
+
 /** One line naming the machine, printed with every table. */
 export function machine() {
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  return `${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}-${process.arch}`;
+  return `${cpuModel()}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}-${process.arch}`;
 }
+
+/** The 1-minute load average, to say how quiet the machine was. */
+export const load1 = () => Number(loadavg()[0].toFixed(2));
+
+/**
+ * CPU time of a whole process (every thread: main, libuv pool, V8 helpers) in
+ * nanoseconds, from /proc/<pid>/task/<tid>/schedstat (nanosecond resolution); falls
+ * back to /proc/<pid>/stat (10 ms ticks).
+ */
+export function processCpuNs(pid) {
+  const tasks = `/proc/${pid}/task`;
+  if (existsSync(`${tasks}/${pid}/schedstat`)) {
+    let sum = 0;
+    for (const tid of readdirSync(tasks)) {
+      try {
+        sum += Number(readFileSync(`${tasks}/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {} // a thread that just ended
+    }
+    return sum;
+  }
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e9) / 100;
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 === 1 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};
 
 /**
  * Runs tasks and returns rows of per-operation nanoseconds. A task may perform

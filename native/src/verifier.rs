@@ -17,13 +17,16 @@
 //!    revocation (revoked).
 //!
 //! Results are packed: code | detail << 8 | link << 16.
+//!
+//! `verify_batch` gives, token for token, the answer `verify` gives; see its comment
+//! for how the random-linear-combination check is kept as strict as `verify_strict`.
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sha2::{Digest, Sha256};
 
 use crate::proof::{check_fields, parse_proof, Expected, ProofFailure};
-use crate::token::{parse, Envelope, Parsed};
+use crate::token::{is_canonical_encoding, is_small_order_encoding, parse, Envelope, Parsed};
 
 pub const OK: u32 = 0;
 pub const MALFORMED: u32 = 1;
@@ -69,8 +72,21 @@ struct Verdict {
     holder_key: Option<(VerifyingKey, [u8; 8])>,
 }
 
+/// A trusted issuer key, and whether tokens it signed may join a batch.
+struct Trusted {
+    key: VerifyingKey,
+    /// Not of small order and torsion-free (in the prime-order subgroup). Only then does
+    /// the batch equation say what `verify_strict` says; a key that is not (no honest
+    /// key generator makes one) is verified one token at a time.
+    batchable: bool,
+}
+
+/// Tokens per batch equation: enough to amortize the multiscalar multiplication, few
+/// enough that one bad token costs a bounded re-verification.
+pub const BATCH_CHUNK: usize = 64;
+
 pub struct Verifier {
-    keys: FxHashMap<[u8; 8], VerifyingKey>,
+    keys: FxHashMap<[u8; 8], Trusted>,
     revoked: FxHashSet<[u8; 16]>,
     /// Verified tokens by their exact bytes. A hit skips parsing and the signatures,
     /// never the time and revocation checks of any link.
@@ -152,7 +168,9 @@ impl Verifier {
         let bytes: [u8; 32] = public_key.try_into().map_err(|_| "public key must be 32 bytes")?;
         let key = VerifyingKey::from_bytes(&bytes).map_err(|_| "public key is not a valid Ed25519 point")?;
         let kid = key_id(&bytes);
-        self.keys.insert(kid, key);
+        let point = key.to_edwards();
+        let batchable = !point.is_small_order() && point.is_torsion_free();
+        self.keys.insert(kid, Trusted { key, batchable });
         Ok(kid)
     }
 
@@ -213,9 +231,9 @@ impl Verifier {
         };
         let last = links.len() - 1;
         let root = &links[last];
-        let Some(key) = self.keys.get(&root.envelope.kid) else { return pack(UNKNOWN_KEY, 0, last) };
+        let Some(trusted) = self.keys.get(&root.envelope.kid) else { return pack(UNKNOWN_KEY, 0, last) };
         sig_structure(&mut self.scratch, &root.envelope);
-        if !verify_strict(key, &self.scratch, &root.envelope.signature) {
+        if !verify_strict(&trusted.key, &self.scratch, &root.envelope.signature) {
             return pack(BAD_SIGNATURE, 0, last);
         }
         for i in (0..last).rev() {
@@ -228,15 +246,93 @@ impl Verifier {
             }
         }
         let times: Box<[LinkTimes]> = links.iter().map(|l| LinkTimes { exp: l.exp, nbf: l.nbf, cti: l.cti }).collect();
+        let holder = links[0].holder;
+        self.settle(token, times, holder, now)
+    }
+
+    /// Time and revocation of a token whose signatures are good; caches it when OK.
+    fn settle(&mut self, token: &[u8], times: Box<[LinkTimes]>, holder: Option<[u8; 32]>, now: f64) -> u32 {
         let code = self.time_and_revocation(&times, now);
         if code == OK {
             if self.cache.len() >= self.cache_capacity {
                 // Bounded memory with no bookkeeping; a cold cache only costs speed.
                 self.cache.clear();
             }
-            self.cache.insert(token.into(), Verdict { links: times, holder: links[0].holder, holder_key: None });
+            self.cache.insert(token.into(), Verdict { links: times, holder, holder_key: None });
         }
         code
+    }
+
+    /// `verify` of every token, with the signatures of fresh single-link tokens checked
+    /// together, [`BATCH_CHUNK`] at a time, by ed25519-dalek's batch verification (one
+    /// random linear combination and one multiscalar multiplication per chunk). Returns,
+    /// token for token, exactly what `verify` would.
+    ///
+    /// Exactness. The batch equation is not `verify_strict`, so a token joins a batch
+    /// only when nothing but the signature equation is left to decide: its key is trusted
+    /// and torsion-free (checked once, in `add_key`), S < L (dalek refuses the chunk
+    /// otherwise), and R is a canonical encoding of a point that is not of small order
+    /// (compared as bytes, before any curve arithmetic). Everything else — delegation
+    /// chains, whose holder keys are anyone's choice, included — is verified one token
+    /// at a time. A chunk that fails is re-verified token by token, so every code is the
+    /// one `verify` gives. What remains between the two equations is a torsion component
+    /// in R: R is hashed into the challenge, so nobody can add one to a signature made by
+    /// someone else (the chunk then fails and the token is refused alone); only the
+    /// holder of the trusted issuer key could sign with one. Testing every R for torsion
+    /// costs a scalar multiplication, more than the batch saves.
+    pub fn verify_batch(&mut self, tokens: &[&[u8]], now: f64) -> Vec<u32> {
+        let mut codes = vec![OK; tokens.len()];
+        let mut chunk = Chunk::default();
+        for (i, token) in tokens.iter().enumerate() {
+            if let Some(v) = self.cache.get(*token) {
+                codes[i] = self.time_and_revocation(&v.links, now);
+                continue;
+            }
+            let joined = match parse_chain(token, self.max_depth) {
+                Err(code) => {
+                    codes[i] = code;
+                    continue;
+                }
+                Ok(links) if links.len() == 1 => match self.keys.get(&links[0].envelope.kid) {
+                    None => {
+                        codes[i] = pack(UNKNOWN_KEY, 0, 0);
+                        continue;
+                    }
+                    Some(trusted) if trusted.batchable && r_may_join(&links[0].envelope.signature) => {
+                        chunk.push(i, &links[0], trusted.key);
+                        true
+                    }
+                    Some(_) => false,
+                },
+                Ok(_) => false,
+            };
+            if !joined {
+                codes[i] = self.verify_fresh(token, now);
+            } else if chunk.len() == BATCH_CHUNK {
+                self.finish_chunk(&mut chunk, tokens, now, &mut codes);
+            }
+        }
+        self.finish_chunk(&mut chunk, tokens, now, &mut codes);
+        codes
+    }
+
+    fn finish_chunk(&mut self, chunk: &mut Chunk, tokens: &[&[u8]], now: f64, codes: &mut [u32]) {
+        if chunk.len() == 0 {
+            return;
+        }
+        if chunk.len() > 1 && chunk.verify() {
+            for (n, &i) in chunk.index.iter().enumerate() {
+                let times = Box::new([chunk.times[n].take().unwrap()]);
+                codes[i] = self.settle(tokens[i], times, chunk.holder[n], now);
+            }
+        } else {
+            // One token, or a chunk with at least one bad signature: token by token, so
+            // each gets exactly its own answer.
+            for &i in &chunk.index {
+                codes[i] = self.verify_fresh(tokens[i], now);
+            }
+        }
+        chunk.clear();
     }
 
     /// Expiry, nbf and revocation of every link, from the root down to the presented token.
@@ -253,6 +349,68 @@ impl Verifier {
             }
         }
         OK
+    }
+}
+
+/// R may join a batch: a canonical encoding (y < p) of a point not of small order.
+/// `verify_strict` refuses the others; the batch equation alone would not.
+fn r_may_join(signature: &[u8; 64]) -> bool {
+    let r: &[u8; 32] = signature[..32].try_into().unwrap();
+    is_canonical_encoding(r) && !is_small_order_encoding(r)
+}
+
+/// The signatures waiting for one batch equation, with what settling each needs.
+#[derive(Default)]
+struct Chunk {
+    index: Vec<usize>,
+    /// Every Sig_structure laid end to end; message n is `messages[ends[n - 1]..ends[n]]`.
+    messages: Vec<u8>,
+    ends: Vec<usize>,
+    signatures: Vec<Signature>,
+    keys: Vec<VerifyingKey>,
+    times: Vec<Option<LinkTimes>>,
+    holder: Vec<Option<[u8; 32]>>,
+}
+
+impl Chunk {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn push(&mut self, i: usize, link: &Parsed<'_>, key: VerifyingKey) {
+        append_sig_structure(&mut self.messages, &link.envelope);
+        self.ends.push(self.messages.len());
+        self.index.push(i);
+        self.signatures.push(Signature::from_bytes(&link.envelope.signature));
+        self.keys.push(key);
+        self.times.push(Some(LinkTimes { exp: link.exp, nbf: link.nbf, cti: link.cti }));
+        self.holder.push(link.holder);
+    }
+
+    /// One random linear combination of every signature equation (dalek derives the
+    /// coefficients from all inputs); true when all of them hold.
+    fn verify(&self) -> bool {
+        let mut start = 0;
+        let messages: Vec<&[u8]> = self
+            .ends
+            .iter()
+            .map(|&end| {
+                let m = &self.messages[start..end];
+                start = end;
+                m
+            })
+            .collect();
+        ed25519_dalek::verify_batch(&messages, &self.signatures, &self.keys).is_ok()
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.messages.clear();
+        self.ends.clear();
+        self.signatures.clear();
+        self.keys.clear();
+        self.times.clear();
+        self.holder.clear();
     }
 }
 
@@ -293,6 +451,10 @@ fn check_proof(verdict: &mut Verdict, proof: &[u8], call: &Call<'_>, scratch: &m
 /// `["Signature1", protected, h'', payload]`, the bytes COSE_Sign1 signs.
 fn sig_structure(out: &mut Vec<u8>, envelope: &Envelope<'_>) {
     out.clear();
+    append_sig_structure(out, envelope);
+}
+
+fn append_sig_structure(out: &mut Vec<u8>, envelope: &Envelope<'_>) {
     out.push(0x84);
     out.push(0x6a);
     out.extend_from_slice(b"Signature1");
@@ -578,5 +740,214 @@ mod tests {
         let mut bare = verifier(4);
         let unbound = token(&root(1, None), ISSUER);
         assert_eq!(bare.verify_proof(&unbound, &p, &call, &mut nonce), bad(ProofFailure::NotBound));
+    }
+
+    /// `verify` of each token by a fresh verifier: the answer a batch must give.
+    fn singles(tokens: &[Vec<u8>], setup: impl Fn(&mut Verifier)) -> Vec<u32> {
+        tokens
+            .iter()
+            .map(|t| {
+                let mut v = verifier(4);
+                setup(&mut v);
+                v.verify(t, NOW as f64)
+            })
+            .collect()
+    }
+
+    fn batch(tokens: &[Vec<u8>], setup: impl Fn(&mut Verifier)) -> Vec<u32> {
+        let mut v = verifier(4);
+        setup(&mut v);
+        let slices: Vec<&[u8]> = tokens.iter().map(|t| &t[..]).collect();
+        v.verify_batch(&slices, NOW as f64)
+    }
+
+    /// A valid token with its signature's R moved by a torsion point (R + T), S kept:
+    /// what anyone holding the token could try.
+    fn torsion_r(t: &[u8], which: usize) -> Vec<u8> {
+        use curve25519_dalek::{constants::EIGHT_TORSION, edwards::CompressedEdwardsY};
+        let mut out = t.to_vec();
+        let at = out.len() - 64;
+        let r = CompressedEdwardsY(out[at..at + 32].try_into().unwrap()).decompress().unwrap();
+        out[at..at + 32].copy_from_slice((r + EIGHT_TORSION[which]).compress().as_bytes());
+        out
+    }
+
+    fn with_byte(t: &[u8], from_end: usize, xor: u8) -> Vec<u8> {
+        let mut out = t.to_vec();
+        let n = out.len();
+        out[n - from_end] ^= xor;
+        out
+    }
+
+    /// Valid, tampered, foreign, expired, revoked, malformed and chained tokens, and
+    /// the signatures the batch equation alone would accept but `verify_strict` does not.
+    fn mixed() -> Vec<Vec<u8>> {
+        let good: Vec<Vec<u8>> = (10..30).map(|c| token(&root(c, None), ISSUER)).collect();
+        let mut expired = root(40, None);
+        expired.exp = NOW;
+        let mut early = root(41, None);
+        early.nbf = Some(NOW + 5);
+        let mut all = good.clone();
+        all.extend([
+            with_byte(&good[0], 1, 1),              // S
+            with_byte(&good[1], 40, 0x10),          // R
+            with_byte(&good[2], 70, 1),             // payload
+            token(&root(42, None), 9),              // an untrusted key
+            sign1(&payload(&root(43, None)), ISSUER, 9), // the issuer's kid, another key's signature
+            token(&expired, ISSUER),
+            token(&early, ISSUER),
+            token(&root(99, None), ISSUER), // revoked by the setup below
+            good[3][..good[3].len() - 1].to_vec(),
+            vec![0xd2],
+            good[4].clone(), // a repeat
+        ]);
+        for which in 1..8 {
+            all.push(torsion_r(&good[5 + which], which));
+        }
+        // S + L: the same point, a non-canonical scalar.
+        let mut high_s = good[19].clone();
+        let n = high_s.len();
+        let s = curve25519_dalek::scalar::Scalar::from_bytes_mod_order(high_s[n - 32..].try_into().unwrap());
+        let mut wide = [0u8; 33];
+        let mut carry = 0u16;
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        for i in 0..32 {
+            let sum = u16::from(s.as_bytes()[i]) + u16::from(L[i]) + carry;
+            wide[i] = sum as u8;
+            carry = sum >> 8;
+        }
+        if carry == 0 && wide[31] < 0x80 {
+            high_s[n - 32..].copy_from_slice(&wide[..32]);
+            all.push(high_s);
+        }
+        // R the identity (small order), S = k·a: the equation holds, strict refuses it.
+        all.push(small_order_r_token());
+        // Chains go one by one.
+        all.extend(chain(3));
+        let mut broken_chain = chain(2).pop().unwrap();
+        let n = broken_chain.len();
+        broken_chain[n - 1] ^= 1;
+        all.push(broken_chain);
+        all
+    }
+
+    /// A token signed with R = identity and S = k·a, which satisfies [S]B = R + [k]A.
+    fn small_order_r_token() -> Vec<u8> {
+        use sha2::Sha512;
+        let signer = key(ISSUER);
+        let p = payload(&root(50, None));
+        let mut t = sign1(&p, ISSUER, ISSUER);
+        let n = t.len();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        t[n - 64..n - 32].copy_from_slice(&identity);
+        // k = H(R || A || Sig_structure)
+        let parsed = parse(&t).unwrap();
+        let mut msg = Vec::new();
+        sig_structure(&mut msg, &parsed.envelope);
+        let mut h = Sha512::new();
+        h.update(identity);
+        h.update(signer.verifying_key().as_bytes());
+        h.update(&msg);
+        let k = curve25519_dalek::scalar::Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let s = k * signer.to_scalar();
+        t[n - 32..].copy_from_slice(s.as_bytes());
+        t
+    }
+
+    #[test]
+    fn a_batch_answers_token_for_token_what_verify_answers() {
+        let tokens = mixed();
+        let revoke = |v: &mut Verifier| {
+            v.revoke([99; 16]);
+        };
+        let expected = singles(&tokens, revoke);
+        assert_eq!(batch(&tokens, revoke), expected);
+        // The torsion-moved R, the small-order R and S + L are refused, as alone.
+        assert!(expected[tokens.len() - 13..tokens.len() - 4].iter().all(|&c| c == pack(BAD_SIGNATURE, 0, 0)));
+        // In chunks, with the bad ones spread over several, and all good ones alone.
+        let many: Vec<Vec<u8>> = (0..3).flat_map(|_| tokens.iter().cloned()).collect();
+        assert_eq!(batch(&many, revoke), singles(&many, revoke));
+        let good: Vec<Vec<u8>> = (0..150).map(|c| token(&root(c as u8, None), ISSUER)).collect();
+        assert!(batch(&good, |_| {}).iter().all(|&c| c == OK));
+        // Each odd one alone among good tokens, so no other failure hides it.
+        for odd in &tokens[tokens.len() - 13..tokens.len() - 4] {
+            let mut set = good[..8].to_vec();
+            set.insert(3, odd.clone());
+            let codes = batch(&set, |_| {});
+            assert_eq!(codes[3], pack(BAD_SIGNATURE, 0, 0));
+            assert!(codes.iter().enumerate().all(|(i, &c)| i == 3 || c == OK));
+        }
+    }
+
+    #[test]
+    fn a_key_with_torsion_never_joins_a_batch() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+        let mut v = Verifier::new(16, 4);
+        let odd = (ED25519_BASEPOINT_POINT + EIGHT_TORSION[1]).compress();
+        let kid = v.add_key(odd.as_bytes()).unwrap();
+        assert!(!v.keys[&kid].batchable);
+        let kid = v.add_key(&key(ISSUER).verifying_key().to_bytes()).unwrap();
+        assert!(v.keys[&kid].batchable);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// Any selection of the mixed tokens, in any order, answered as one by one.
+            #[test]
+            fn batches_answer_as_singles(picks in prop::collection::vec(any::<prop::sample::Index>(), 0..140)) {
+                let pool = mixed();
+                let tokens: Vec<Vec<u8>> = picks.iter().map(|i| pool[i.index(pool.len())].clone()).collect();
+                let revoke = |v: &mut Verifier| { v.revoke([99; 16]); };
+                prop_assert_eq!(batch(&tokens, revoke), singles(&tokens, revoke));
+            }
+
+            /// A changed byte string is never accepted, alone or in a batch of good tokens.
+            #[test]
+            fn mutated_tokens_are_refused(seed in 0u8..20, kind in 0u8..5, at in any::<prop::sample::Index>(), byte in any::<u8>(), extra in prop::collection::vec(any::<u8>(), 1..8)) {
+                let base = token(&root(seed, Some(seed)), ISSUER);
+                let i = at.index(base.len());
+                let mut t = base.clone();
+                match kind {
+                    0 => t[i] ^= 1 << (byte % 8),
+                    1 => t[i] = if t[i] == byte { !byte } else { byte },
+                    2 => t.insert(i, byte),
+                    3 => { t.remove(i); }
+                    _ => { t.truncate(i); t.extend_from_slice(&extra); }
+                }
+                prop_assume!(t != base);
+                prop_assert_ne!(verifier(4).verify(&t, NOW as f64), OK);
+                let mut set: Vec<Vec<u8>> = (100..104).map(|c| token(&root(c, None), ISSUER)).collect();
+                set.push(t);
+                let codes = batch(&set, |_| {});
+                prop_assert_ne!(codes[4], OK);
+                prop_assert!(codes[..4].iter().all(|&c| c == OK));
+            }
+
+            /// What a token says is what the parser reads back.
+            #[test]
+            fn claims_round_trip(exp in NOW..(1u64 << 53), nbf in proptest::option::of(0..NOW), cti in any::<u8>(), holder in proptest::option::of(1u8..200), iss in "[a-z]{1,30}") {
+                let mut spec = root(cti, holder);
+                spec.exp = exp;
+                spec.nbf = nbf;
+                spec.iss = iss.clone();
+                let t = token(&spec, ISSUER);
+                let p = parse(&t).unwrap();
+                prop_assert_eq!(p.exp, exp);
+                prop_assert_eq!(p.nbf, nbf);
+                prop_assert_eq!(p.cti, [cti; 16]);
+                prop_assert_eq!(p.holder, holder.map(|h| key(h).verifying_key().to_bytes()));
+                prop_assert_eq!(p.iss, iss.as_bytes());
+                prop_assert!(p.prf.is_none());
+                prop_assert_eq!(verifier(4).verify(&t, NOW as f64), OK);
+            }
+        }
     }
 }

@@ -12,6 +12,12 @@ import { canonicalJson, sha256Hex } from './canonical-json.js';
  * error, a timeout, a lost connection, an oversized or malformed answer, or a call that
  * could not be sent after all — and points at its decision line with `of_seq`. Logs
  * written before outcome lines existed are read unchanged.
+ *
+ * A restart line (`decision` "restart", code `audit_log_damaged`) is only ever the first
+ * line of a log: `serve` found the previous log's last line torn by a crash, kept that
+ * log unchanged under a new name, and started this chain; `previous_log`,
+ * `previous_seq` and `previous_head` say where the old chain ends (check them against
+ * `capframe audit verify` of the old file, which reports the torn line).
  */
 export interface AuditRecord {
   /** ISO 8601 UTC with milliseconds, e.g. `2026-11-21T15:34:48.123Z`. */
@@ -22,7 +28,7 @@ export interface AuditRecord {
   agent: string | null;
   /** `<server>.<tool>`, or null when the request named no tool. */
   tool: string | null;
-  decision: 'allow' | 'deny' | 'outcome';
+  decision: 'allow' | 'deny' | 'outcome' | 'restart';
   /** Stable reason code (SPEC §6), e.g. `missing_token`; on an outcome line, the outcome (`upstream_timeout`, …). */
   code: string;
   /** The token's human id (`tok_…`) or null when no token was presented/decoded. */
@@ -47,6 +53,12 @@ export interface AuditRecord {
    * AuthZEN PDP); absent on the proxy's own lines and on logs written before it existed.
    */
   via?: string;
+  /** Restart lines only: the file name the damaged previous log was kept under. */
+  previous_log?: string;
+  /** Restart lines only: seq of the previous log's last good line (0 when it had none). */
+  previous_seq?: number;
+  /** Restart lines only: SHA-256 hex of that line (64 zeros when it had none). */
+  previous_head?: string;
   /** Decision latency in whole microseconds; on an outcome line, the time the upstream took. */
   latency_us: number;
   /** Human-readable reason. */
@@ -62,11 +74,13 @@ export const MAX_AUDIT_LINE_BYTES_WRITTEN = 8 * 1024;
 
 const HEAD_KEYS = ['time', 'seq', 'agent', 'tool', 'decision', 'code', 'token_id', 'args_sha256'] as const;
 const TAIL_KEYS = ['latency_us', 'reason', 'prev'] as const;
-const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...HEAD_KEYS, 'args', 'args_omitted', 'of_seq', 'via', ...TAIL_KEYS]);
+const RESTART_KEYS = ['previous_log', 'previous_seq', 'previous_head'] as const;
+const KNOWN_KEYS: ReadonlySet<string> = new Set<string>([...HEAD_KEYS, 'args', 'args_omitted', 'of_seq', 'via', ...RESTART_KEYS, ...TAIL_KEYS]);
 
 /** The keys a line must have, in the writer's order: which optional keys sit in the middle depends on the kind of line. */
 function expectedKeys(obj: Record<string, unknown>): readonly string[] {
   if (obj.decision === 'outcome') return [...HEAD_KEYS, 'of_seq', ...TAIL_KEYS];
+  if (obj.decision === 'restart') return [...HEAD_KEYS, ...RESTART_KEYS, ...TAIL_KEYS];
   const via = 'via' in obj ? ['via'] : [];
   if ('args' in obj) return [...HEAD_KEYS, 'args', ...via, ...TAIL_KEYS];
   if ('args_omitted' in obj) return [...HEAD_KEYS, 'args_omitted', ...via, ...TAIL_KEYS];
@@ -134,8 +148,8 @@ function fieldProblem(obj: Record<string, unknown>): string | undefined {
   if (!Number.isSafeInteger(obj.seq) || (obj.seq as number) < 1) return 'field "seq" is not a positive integer';
   if (!isStringOrNull(obj.agent)) return 'field "agent" is not a string or null';
   if (!isStringOrNull(obj.tool)) return 'field "tool" is not a string or null';
-  if (obj.decision !== 'allow' && obj.decision !== 'deny' && obj.decision !== 'outcome') {
-    return 'field "decision" is not "allow", "deny" or "outcome"';
+  if (obj.decision !== 'allow' && obj.decision !== 'deny' && obj.decision !== 'outcome' && obj.decision !== 'restart') {
+    return 'field "decision" is not "allow", "deny", "outcome" or "restart"';
   }
   if (typeof obj.code !== 'string' || obj.code === '') return 'field "code" is not a non-empty string';
   if (!isStringOrNull(obj.token_id)) return 'field "token_id" is not a string or null';
@@ -154,6 +168,12 @@ function fieldProblem(obj: Record<string, unknown>): string | undefined {
     }
   }
   if ('via' in obj && (typeof obj.via !== 'string' || !VIA.test(obj.via))) return 'field "via" is not a front-end name such as "authzen"';
+  if (obj.decision === 'restart') {
+    if (obj.seq !== 1 || obj.prev !== GENESIS_PREV) return 'a "restart" line is not the first line of its log (seq 1, prev of zeros)';
+    if (typeof obj.previous_log !== 'string' || obj.previous_log === '') return 'field "previous_log" is not a non-empty string';
+    if (!Number.isSafeInteger(obj.previous_seq) || (obj.previous_seq as number) < 0) return 'field "previous_seq" is not a non-negative integer';
+    if (typeof obj.previous_head !== 'string' || !HEX64.test(obj.previous_head)) return 'field "previous_head" is not 64 lowercase hex digits';
+  }
   if ('args_omitted' in obj) {
     if (!Number.isSafeInteger(obj.args_omitted) || (obj.args_omitted as number) < 0) return 'field "args_omitted" is not a non-negative integer';
     if (obj.args_sha256 === null) return 'field "args_omitted" without an "args_sha256"';

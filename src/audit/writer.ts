@@ -1,7 +1,8 @@
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 
 import { CapframeError } from '../errors.js';
+import { DEFAULT_SYNC_MS, GroupCommitFile } from '../lib/group-commit.js';
 import { truncate } from '../lib/truncate.js';
 import { fingerprintJson, sha256Hex } from './canonical-json.js';
 import { readTail } from './lines.js';
@@ -57,12 +58,32 @@ export interface AuditLogOptions {
   /** Creation mode of a new log file; default 0o600 (it names agents and tools). */
   mode?: number;
   /**
-   * fsync at most this long after an append even if nobody calls flush(), bounding what
-   * a crash can lose; default 1000 ms, 0 disables.
+   * fsync at most this long after a write even if nobody calls flush(), bounding what a
+   * power cut can lose (`audit.sync_ms`); default 100 ms, 0 leaves it to flush() and close().
    */
   syncIntervalMs?: number;
-  /** Appends fail (fail closed) when this many bytes wait for the disk; default 64 MiB. */
+  /** Appends fail (fail closed) when this many bytes wait for the end of the turn; default 64 MiB. */
   maxPendingBytes?: number;
+  /**
+   * A log whose last line is torn (cut short by a crash mid-write) is kept as evidence,
+   * renamed `<name>.damaged-<time>`, and a new log is started whose first line (decision
+   * `restart`) names it, its last good seq and that line's hash. Default false: such a
+   * log is refused (`audit_log_corrupt`). Any other damage is always refused.
+   */
+  recoverTornTail?: boolean;
+}
+
+export { DEFAULT_SYNC_MS };
+
+/** A log set aside by `recoverTornTail`. */
+export interface DamagedLog {
+  /** Where the damaged log now is. */
+  renamedTo: string;
+  /** seq and SHA-256 hex of its last complete line (0 and 64 zeros when it had none). */
+  lastSeq: number;
+  head: string;
+  /** Length of the torn line. */
+  tornBytes: number;
 }
 
 /** An open, append-only audit log. See {@link openAuditLog}. */
@@ -72,12 +93,22 @@ export interface AuditLog {
   readonly lastSeq: number;
   /** SHA-256 hex of the last line: the value to anchor elsewhere to detect tail truncation. */
   readonly head: string;
+  /** Set when `recoverTornTail` set a damaged log aside and started this one. */
+  readonly recovered?: DamagedLog;
   /**
    * Builds the record, chains it and queues its line; returns synchronously so the
    * decision path never waits for the disk. Throws a CapframeError (`audit_log_failed`)
    * once a write has failed or after close(): callers must then deny (fail closed).
+   * Lines appended in one turn of the event loop are written together at its end.
    */
   append(entry: AuditEntry): AuditRecord;
+  /**
+   * Resolves once every line appended so far has been handed to the OS — written, so it
+   * survives a crash of this process (not of the machine: that is flush()). A proxy
+   * awaits it before forwarding an allowed call. Rejects (`audit_log_failed`) when the
+   * write failed.
+   */
+  written(): Promise<void>;
   /** Resolves once every line appended so far is written and fsynced. */
   flush(): Promise<void>;
   /** flush(), then close the file; later appends throw. Idempotent. */
@@ -112,16 +143,33 @@ export async function openAuditLog(path: string, opts: AuditLogOptions = {}): Pr
       cause: error,
     });
   }
+  let damaged: DamagedLog | undefined;
   try {
-    const { seq, head } = await readChainTail(handle, path);
-    return new AppendLog(path, handle, seq, head, opts);
+    const tail = await readChainTail(handle, path);
+    if ('torn' in tail) {
+      if (opts.recoverTornTail !== true) throw tail.torn;
+      // Set the damaged log aside untouched and start a new one in its place.
+      await handle.close();
+      const renamedTo = `${path}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      await rename(path, renamedTo);
+      damaged = { renamedTo, lastSeq: tail.seq, head: tail.head, tornBytes: tail.tornBytes };
+      handle = await open(path, 'a+', opts.mode ?? 0o600);
+      const log = new AppendLog(path, handle, 0, GENESIS_PREV, opts);
+      log.restartFrom({ ...damaged, renamedTo: basename(renamedTo) });
+      await log.flush();
+      log.recovered = damaged;
+      return log;
+    }
+    return new AppendLog(path, handle, tail.seq, tail.head, opts);
   } catch (error) {
-    await handle.close();
-    throw error;
+    await handle.close().catch(() => undefined);
+    if (error instanceof CapframeError) throw error;
+    throw new CapframeError('audit_log_failed', `cannot open audit log ${path}: ${(error as Error).message}`, { cause: error });
   }
 }
 
-async function readChainTail(handle: FileHandle, path: string): Promise<{ seq: number; head: string }> {
+/** The seq and hash to continue from; or, for a torn last line, those of the line before it. */
+async function readChainTail(handle: FileHandle, path: string): Promise<{ seq: number; head: string } | { torn: CapframeError; seq: number; head: string; tornBytes: number }> {
   const { size } = await handle.stat();
   if (size === 0) return { seq: 0, head: GENESIS_PREV };
   const tail = await readTail(handle, size, 2);
@@ -130,12 +178,21 @@ async function readChainTail(handle: FileHandle, path: string): Promise<{ seq: n
       'audit_log_corrupt',
       `audit log ${path} cannot be extended: ${problem}; run \`capframe audit verify --log ${path}\``,
     );
-  if (tail.partial.length > 0) throw corrupt('its last line is incomplete (no trailing newline)');
-  const last = tail.lines[tail.lines.length - 1];
-  if (last === undefined) throw corrupt('it has no complete line');
+  const complete = checkComplete(tail.lines, corrupt);
+  if (tail.partial.length > 0) {
+    return { torn: corrupt('its last line is incomplete (no trailing newline)'), ...complete, tornBytes: tail.partial.length };
+  }
+  if (tail.lines.length === 0) throw corrupt('it has no complete line');
+  return complete;
+}
+
+/** seq and hash of the last of these complete lines, which must chain (no lines: a new chain). */
+function checkComplete(lines: Buffer[], corrupt: (problem: string) => CapframeError): { seq: number; head: string } {
+  const last = lines[lines.length - 1];
+  if (last === undefined) return { seq: 0, head: GENESIS_PREV };
   const parsed = parseAuditLine(last.toString('utf8'));
   if (!parsed.ok) throw corrupt(`its last line: ${parsed.problem}`);
-  const before = tail.lines.length === 2 ? tail.lines[0] : undefined;
+  const before = lines.length === 2 ? lines[0] : undefined;
   if (before === undefined) {
     // The log has exactly one line: it must be the genesis line.
     if (parsed.record.seq !== 1 || parsed.record.prev !== GENESIS_PREV) {
@@ -156,19 +213,10 @@ class AppendLog implements AuditLog {
   private seq: number;
   private prevHash: string;
   private readonly handle: FileHandle;
+  private readonly file: GroupCommitFile;
   private readonly logArgs: boolean;
-  private readonly maxPendingBytes: number;
-  private pending: string[] = [];
-  private pendingBytes = 0;
-  // Line counters: accepted by append(), handed to write(2), covered by a finished fsync.
-  private appended = 0;
-  private written = 0;
-  private synced = 0;
-  private writing: Promise<void> | null = null;
-  private syncing: { upTo: number; done: Promise<void> } | null = null;
-  private failure: CapframeError | null = null;
   private closing: Promise<void> | null = null;
-  private readonly timer: NodeJS.Timeout | undefined;
+  recovered?: DamagedLog;
 
   constructor(path: string, handle: FileHandle, seq: number, head: string, opts: AuditLogOptions) {
     this.path = path;
@@ -176,15 +224,11 @@ class AppendLog implements AuditLog {
     this.seq = seq;
     this.prevHash = head;
     this.logArgs = opts.logArgs ?? false;
-    this.maxPendingBytes = opts.maxPendingBytes ?? 64 * 1024 * 1024;
-    const interval = opts.syncIntervalMs ?? 1000;
-    if (interval > 0) {
-      this.timer = setInterval(() => {
-        if (this.synced < this.appended && this.closing === null) this.flush().catch(() => undefined);
-      }, interval);
-      // A pending background fsync must not keep the process alive.
-      this.timer.unref();
-    }
+    this.file = new GroupCommitFile(handle.fd, {
+      name: `audit log ${path}`,
+      syncMs: opts.syncIntervalMs ?? DEFAULT_SYNC_MS,
+      ...(opts.maxPendingBytes !== undefined && { maxPendingBytes: opts.maxPendingBytes }),
+    });
   }
 
   get lastSeq(): number {
@@ -196,21 +240,45 @@ class AppendLog implements AuditLog {
   }
 
   append(entry: AuditEntry): AuditRecord {
-    if (this.failure !== null) throw this.failure;
+    if (this.file.failed !== undefined) throw this.file.failed;
     if (this.closing !== null) throw new CapframeError('audit_log_failed', `audit log ${this.path} is closed`);
-    if (this.pendingBytes > this.maxPendingBytes) {
-      throw new CapframeError('audit_log_failed', `audit log ${this.path}: writes are too far behind`);
-    }
     const { record, line } = this.serialize(this.build(entry));
+    return this.push(record, line);
+  }
+
+  /** Queues a serialized record; the chain moves on only once the line is queued. */
+  private push(record: AuditRecord, line: string): AuditRecord {
+    this.file.push(`${line}\n`);
     // JSON.stringify output is well-formed UTF-16 (lone surrogates are escaped), so the
-    // string hashes to the same digest as the UTF-8 bytes written below.
+    // string hashes to the same digest as the UTF-8 bytes written.
     this.prevHash = sha256Hex(line);
     this.seq = record.seq;
-    this.pending.push(line);
-    this.pendingBytes += line.length + 1;
-    this.appended++;
-    this.writing ??= this.drain();
     return record;
+  }
+
+  /** Starts this (new, empty) log with a line naming the damaged log it replaces. */
+  restartFrom(damaged: DamagedLog): AuditRecord {
+    const record: AuditRecord = {
+      time: new Date().toISOString(),
+      seq: 1,
+      agent: null,
+      tool: null,
+      decision: 'restart',
+      code: 'audit_log_damaged',
+      token_id: null,
+      args_sha256: null,
+      previous_log: truncate(damaged.renamedTo, MAX_REASON_CHARS),
+      previous_seq: damaged.lastSeq,
+      previous_head: damaged.head,
+      latency_us: 0,
+      reason: truncate(`the previous log ended in a torn line (${damaged.tornBytes} bytes after seq ${damaged.lastSeq}, left by a crash); it is kept unchanged as ${damaged.renamedTo} and this chain starts anew`, MAX_REASON_CHARS),
+      prev: GENESIS_PREV,
+    };
+    return this.push(record, JSON.stringify(record));
+  }
+
+  written(): Promise<void> {
+    return this.file.written();
   }
 
   private build(entry: AuditEntry): AuditRecord {
@@ -268,88 +336,19 @@ class AppendLog implements AuditLog {
     return { record: omitted, line: JSON.stringify(omitted) };
   }
 
-  /** Writes queued lines in order, one batch per write, until the queue is empty. */
-  private async drain(): Promise<void> {
-    // Let the rest of a synchronous burst of appends join the first batch.
-    await Promise.resolve();
-    try {
-      while (this.pending.length > 0) {
-        const batch = this.pending;
-        this.pending = [];
-        this.pendingBytes = 0;
-        await writeAll(this.handle, Buffer.from(`${batch.join('\n')}\n`, 'utf8'));
-        this.written += batch.length;
-      }
-    } catch (error) {
-      this.failure = new CapframeError(
-        'audit_log_failed',
-        `audit log ${this.path}: write failed: ${(error as Error).message}`,
-        { cause: error },
-      );
-    } finally {
-      this.writing = null;
-    }
-  }
-
-  async flush(): Promise<void> {
-    // Durable means: every line appended before this call is written and fsynced. Lines
-    // appended meanwhile do not extend the wait, so flush() ends under constant load.
-    const target = this.appended;
-    while (this.written < target) {
-      if (this.failure !== null) throw this.failure;
-      // Unwritten lines with no write running can only mean a failed write.
-      if (this.writing === null) throw this.failure ?? new CapframeError('audit_log_failed', `audit log ${this.path}: lines were not written`);
-      await this.writing;
-    }
-    while (this.synced < target) {
-      if (this.failure !== null) throw this.failure;
-      if (this.syncing !== null) {
-        // Join a running fsync; if it started before our lines were written, loop and
-        // start another one.
-        await this.syncing.done;
-        continue;
-      }
-      const upTo = this.written;
-      const done = this.handle.sync().then(
-        () => {
-          this.synced = Math.max(this.synced, upTo);
-        },
-        (error: unknown) => {
-          this.failure ??= new CapframeError(
-            'audit_log_failed',
-            `audit log ${this.path}: fsync failed: ${(error as Error).message}`,
-            { cause: error },
-          );
-        },
-      );
-      this.syncing = { upTo, done };
-      try {
-        await done;
-      } finally {
-        this.syncing = null;
-      }
-    }
-    if (this.failure !== null) throw this.failure;
+  flush(): Promise<void> {
+    // Durable means: every line appended before this call is written and fsynced.
+    return this.file.flush();
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.timer !== undefined) clearInterval(this.timer);
       try {
-        await this.flush();
+        await this.file.close();
       } finally {
         await this.handle.close();
       }
     })();
     return this.closing;
-  }
-}
-
-async function writeAll(handle: FileHandle, buf: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < buf.length) {
-    // position null: with O_APPEND every write lands at the current end of the file.
-    const { bytesWritten } = await handle.write(buf, offset, buf.length - offset, null);
-    offset += bytesWritten;
   }
 }

@@ -50,6 +50,8 @@ function percentile(sorted: readonly number[], p: number): number {
 export function aggregate(records: readonly AuditRecord[]): DecisionStats {
   const byTool = new Map<string, { stats: ToolStats; latencies: number[] }>();
   for (const r of records) {
+    // A restart line (a new chain after a torn log) is no decision.
+    if (r.decision === 'restart') continue;
     const tool = r.tool ?? '(none)';
     let entry = byTool.get(tool);
     if (entry === undefined) {

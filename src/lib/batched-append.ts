@@ -1,15 +1,20 @@
 /**
- * An append-only file written in batches: every line appended during one turn of the
- * event loop goes to the OS in a single write(2) at the end of that turn, on a file
- * kept open, and fsync runs off the main thread at most every `syncEveryMs`. A caller
- * that must not act before its line is written awaits `append()`; durability against
- * a power loss is bounded by the sync interval (and complete after `close()`).
+ * An append-only file opened for group commit (src/lib/group-commit.ts): every line
+ * appended during one turn of the event loop goes to the OS in one write at the end of
+ * that turn, on a file kept open, and fsync runs off the main thread at most every
+ * `syncEveryMs`. A caller that must not act before its line is written awaits
+ * `append()`; durability against a power loss is bounded by the sync interval (and
+ * complete after `close()`). Used by the embedded store's token ledger; the audit log
+ * uses GroupCommitFile directly (it adds its own hash chain).
  *
  * This replaces an open+write+fsync+close per line on the main thread, which cost a
  * third of it under `auto_mint` (one ledger line per call).
  */
-import { close, fsync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { close, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+
+import { CapframeError } from '../errors.js';
+import { GroupCommitFile } from './group-commit.js';
 
 export interface BatchedAppendOptions {
   /** fsync at most this often while lines arrive (ms, default 100). */
@@ -28,13 +33,10 @@ export interface BatchedAppend {
   close(): Promise<void>;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: Error): void;
-}
-
 /**
- * Opens `path` for batched appends (creating it and its directory, mode 0600).
+ * Opens `path` for batched appends (creating it and its directory, mode 0600). After a
+ * failed write every later append fails too (`store_error`): a line torn by a short
+ * write must not be followed by more lines, so the store fails closed until restarted.
  *
  * @example
  * const ledger = openBatchedAppend('.capframe/tokens.jsonl');
@@ -42,90 +44,25 @@ interface Waiter {
  * await ledger.close();                              // fsynced
  */
 export function openBatchedAppend(path: string, options: BatchedAppendOptions = {}): BatchedAppend {
-  const syncEveryMs = options.syncEveryMs ?? 100;
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const fd = openSync(path, 'a', options.mode ?? 0o600);
-  let lines: string[] = [];
-  let waiters: Waiter[] = [];
-  let scheduled: NodeJS.Immediate | undefined;
-  let dirty = false;
-  let syncTimer: NodeJS.Timeout | undefined;
-  let syncing: Promise<void> | undefined;
+  const file = new GroupCommitFile(fd, { name: path, syncMs: options.syncEveryMs ?? 100, errorCode: 'store_error' });
   let closed: Promise<void> | undefined;
-
-  function writeBatch(): void {
-    scheduled = undefined;
-    const batch = lines;
-    const batchWaiters = waiters;
-    lines = [];
-    waiters = [];
-    if (batch.length === 0) return;
-    try {
-      const buf = Buffer.from(batch.join(''), 'utf8');
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    } catch (error) {
-      const failure = new Error(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
-      for (const w of batchWaiters) w.reject(failure);
-      return;
-    }
-    dirty = true;
-    for (const w of batchWaiters) w.resolve();
-    syncTimer ??= setTimeout(() => {
-      syncTimer = undefined;
-      void sync().catch(() => undefined);
-    }, syncEveryMs).unref();
-  }
-
-  /** One fsync at a time; a failed background fsync leaves the file dirty, so the next one (or close) retries it. */
-  function sync(): Promise<void> {
-    if (syncing !== undefined) return syncing.then(() => (dirty ? sync() : undefined));
-    if (!dirty) return Promise.resolve();
-    dirty = false;
-    syncing = new Promise<void>((resolve, reject) => {
-      fsync(fd, (error) => {
-        syncing = undefined;
-        if (error === null) return resolve();
-        dirty = true;
-        reject(new Error(`cannot fsync ${path}: ${error.message}`, { cause: error }));
-      });
-    });
-    return syncing;
-  }
-
   return {
     path,
     append(line) {
-      if (closed !== undefined) return Promise.reject(new Error(`${path} is closed`));
-      return new Promise<void>((resolve, reject) => {
-        lines.push(line);
-        waiters.push({ resolve, reject });
-        scheduled ??= setImmediate(writeBatch);
-      });
-    },
-    async flush() {
-      if (scheduled !== undefined) {
-        clearImmediate(scheduled);
-        writeBatch();
+      if (closed !== undefined) return Promise.reject(new CapframeError('store_error', `${path} is closed`));
+      try {
+        file.push(line);
+      } catch (error) {
+        return Promise.reject(error as Error);
       }
-      await sync();
+      return file.written();
     },
+    flush: () => file.flush(),
     close() {
-      closed ??= (async () => {
-        if (scheduled !== undefined) {
-          clearImmediate(scheduled);
-          writeBatch();
-        }
-        if (syncTimer !== undefined) clearTimeout(syncTimer);
-        await syncing?.catch(() => undefined);
-        try {
-          if (dirty) fsyncSync(fd);
-        } finally {
-          await new Promise<void>((resolve) => close(fd, () => resolve()));
-        }
-      })();
+      closed ??= file.close().finally(() => new Promise<void>((resolve) => close(fd, () => resolve())));
       return closed;
     },
   };
 }
-

@@ -5,6 +5,7 @@
 import { dirname, resolve } from 'node:path';
 
 import { parseHolderKey } from '../keys/keys.js';
+import { DEFAULT_SYNC_MS } from '../lib/group-commit.js';
 import { DEFAULT_MAX_DEPTH } from '../token/chain.js';
 import { isPlainObject } from './arg-path.js';
 import { normalizeHost, normalizeOrigin } from './allow-lists.js';
@@ -269,7 +270,7 @@ export function buildPolicy(input: PolicyFile, ctx: BuildContext): { policy: Pol
     const queue = sink.queue ?? DEFAULT_SINK_QUEUE;
     return Object.freeze(sink.type === 'syslog' ? { type: 'syslog', url: sink.url, ...ca, queue } : { type: 'http', url: sink.url, ...ca, headers: Object.freeze({ ...sink.headers }), queue });
   });
-  const audit: Policy['audit'] = { logArgs: body.audit?.log_args ?? false, sinks: Object.freeze(sinks) };
+  const audit: Policy['audit'] = { logArgs: body.audit?.log_args ?? false, syncMs: body.audit?.sync_ms ?? DEFAULT_SYNC_MS, sinks: Object.freeze(sinks) };
   if (body.audit?.path !== undefined) audit.path = resolve(ctx.baseDir, body.audit.path);
 
   const ofKind = (kind: RuleKind) => rules.filter((r) => r.kind === kind);

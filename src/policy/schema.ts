@@ -164,7 +164,16 @@ const body = strict({
   rules: z.array(rule).optional(),
   auto_mint: z.boolean().optional(),
   on_store_failure: z.enum(['deny', 'use_cached']).optional(),
-  audit: strict({ log_args: z.boolean().optional(), path: nonEmpty('audit.path').optional(), sinks: z.array(auditSink).optional() }).optional(),
+  audit: strict({
+    log_args: z.boolean().optional(),
+    path: nonEmpty('audit.path').optional(),
+    /** fsync the audit log at most this many ms after a write (default 100; 0: only on shutdown). */
+    sync_ms: z
+      .number()
+      .refine((n) => Number.isSafeInteger(n) && n >= 0 && n <= 60_000, { error: 'sync_ms must be a whole number of milliseconds from 0 to 60000 (default 100)' })
+      .optional(),
+    sinks: z.array(auditSink).optional(),
+  }).optional(),
   screen: strict({
     tools: z.boolean().optional(),
     prompts: z.boolean().optional(),

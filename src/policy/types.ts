@@ -190,7 +190,8 @@ export interface Policy {
   /** Delegations accepted below a root token (`max_delegation_depth`, default 4). */
   maxDelegationDepth: number;
   /** `path` is absolute when given (relative paths resolve against the policy's directory). */
-  audit: { logArgs: boolean; path?: string; sinks: readonly AuditSinkConfig[] };
+  /** `syncMs`: the audit log is fsynced at most this long after a write (`audit.sync_ms`, default 100; 0: only on shutdown). */
+  audit: { logArgs: boolean; path?: string; syncMs: number; sinks: readonly AuditSinkConfig[] };
   /**
    * The `screen:` section: `tools`, `prompts` and `resources` (each default true) withhold
    * upstream definitions that address the model or hide characters; `allow` lists the

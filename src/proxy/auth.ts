@@ -2,7 +2,7 @@
  * Agent authentication: `Authorization: Bearer <agent API key>` checked against the
  * policy's `key_sha256` values in constant time (SPEC §6).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 import { sameSecret } from '../lib/same-secret.js';
 import type { Policy } from '../policy/types.js';
@@ -29,18 +29,34 @@ export function bearerOf(header: string | string[] | undefined): string | undefi
   return match?.[1];
 }
 
-export function authenticate(policy: Policy, key: string | undefined): AuthResult {
-  const agents = Object.entries(policy.agents);
-  if (agents.length === 0) return { kind: 'open' };
-  if (key === undefined) return { kind: 'rejected', reason: 'this proxy requires an agent API key (Authorization: Bearer …)' };
-  const presented = createHash('sha256').update(key, 'utf8').digest();
-  let found: string | undefined;
-  // Compare against every agent, so timing does not say which one (or whether any) matched.
-  for (const [name, agent] of agents) {
-    const expected = Buffer.from(agent.keySha256, 'hex');
-    if (expected.length === presented.length && timingSafeEqual(expected, presented) && found === undefined) found = name;
+const OPEN: AuthResult = Object.freeze({ kind: 'open' });
+
+/**
+ * Each policy's agents with their key digests decoded, made once per policy object: a
+ * reload makes a new one, so a removed key stops working at once.
+ */
+const expectedDigests = new WeakMap<Policy, { name: string; digest: Buffer; result: AuthResult }[]>();
+
+function agentsOf(policy: Policy): { name: string; digest: Buffer; result: AuthResult }[] {
+  let list = expectedDigests.get(policy);
+  if (list === undefined) {
+    list = Object.entries(policy.agents).map(([name, agent]) => ({ name, digest: Buffer.from(agent.keySha256, 'hex'), result: Object.freeze({ kind: 'agent' as const, agent: name }) }));
+    expectedDigests.set(policy, list);
   }
-  return found === undefined ? { kind: 'rejected', reason: 'the agent API key is not known to this policy' } : { kind: 'agent', agent: found };
+  return list;
+}
+
+export function authenticate(policy: Policy, key: string | undefined): AuthResult {
+  const agents = agentsOf(policy);
+  if (agents.length === 0) return OPEN;
+  if (key === undefined) return { kind: 'rejected', reason: 'this proxy requires an agent API key (Authorization: Bearer …)' };
+  const presented = hash('sha256', key, 'buffer');
+  let found: AuthResult | undefined;
+  // Compare against every agent, so timing does not say which one (or whether any) matched.
+  for (const agent of agents) {
+    if (agent.digest.length === presented.length && timingSafeEqual(agent.digest, presented) && found === undefined) found = agent.result;
+  }
+  return found ?? { kind: 'rejected', reason: 'the agent API key is not known to this policy' };
 }
 
 /** Who may ask the AuthZEN decision API: the operator (admin key) or an agent whose policy entry has `pdp: true`. */

@@ -340,6 +340,9 @@ export class Enforcer {
         span?.decided(verdict);
         if (!verdict.allowed || decision.forward === undefined) return denial(verdict.allowed ? 'internal_error' : verdict.code, verdict.allowed ? 'internal error; the call was not forwarded' : verdict.reason);
         forward = traceparent === undefined ? decision.forward : { ...decision.forward, traceparent };
+        // The line must be in the kernel before the call leaves: a crash of this process
+        // after forwarding cannot lose it. One write for every call of this turn.
+        await this.deps.audit.written();
       } catch (error) {
         // Whatever failed — deciding or recording the decision — the call is not forwarded.
         this.deps.log.error('enforcement error', { tool: truncate(String(tool), MAX_TOOL_NAME_LENGTH), error: (error as Error).message });
@@ -418,7 +421,10 @@ export class Enforcer {
       const decision = await this.decide(caller, name, args, meta);
       verdict = decision.outcome;
       const decided = this.record(verdict, name, args, started);
-      return 'forward' in decision ? { verdict, decided, forward: decision.forward } : { verdict, decided };
+      if (!('forward' in decision) || decision.forward === undefined) return { verdict, decided };
+      // As for a call: the line is in the kernel before the request leaves.
+      await this.deps.audit.written();
+      return { verdict, decided, forward: decision.forward };
     } catch (error) {
       this.deps.log.error('enforcement error', { name: truncate(String(name), 200), error: (error as Error).message });
       verdict = { ...verdict, allowed: false, code: 'internal_error', reason: 'internal error; the request was not forwarded' };

@@ -3,8 +3,8 @@
  * Redis), a verifier following the store's revocations, audit log, metrics, upstream
  * pool and the Enforcer. The HTTP and stdio front ends both sit on a Runtime.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 import { lockAuditLog } from '../audit/owner-lock.js';
 import { startAuditSink, type AuditSink } from '../audit/sinks/index.js';
@@ -15,6 +15,7 @@ import { LOCK_FILE_NAME, readLockSync } from '../discover/lock.js';
 import { watchPolicy } from '../policy/index.js';
 import type { Policy } from '../policy/types.js';
 import { openKeyStore } from '../store/keys.js';
+import { REVOCATIONS_FILE } from '../store/file-store.js';
 import { importEmbeddedRevocations } from '../store/import-embedded.js';
 import { maxTokenTtl, openStore, storeOptionsFor } from '../store/open.js';
 import type { Store } from '../store/types.js';
@@ -83,6 +84,15 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
+/** Opens (creating) the revocation log for appending, or refuses naming the state directory. */
+function checkWritable(stateDir: string, revocations: string): void {
+  try {
+    closeSync(openSync(revocations, 'a', 0o600));
+  } catch (error) {
+    throw new CapframeError('store_error', `state directory ${stateDir} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message} on ${basename(revocations)}): revocations could not be recorded; fix its owner or permissions, or set state_dir`, { cause: error });
+  }
+}
+
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const log = options.log ?? createLogger();
   log.info('capframe runtime starting', { policy: options.policyFile, pid: process.pid });
@@ -128,6 +138,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     store = opened;
     undo.push(() => opened.close());
     log.info('store opened', { store: store.kind, location: store.location, on_store_failure: initial.onStoreFailure });
+    // A proxy that could not record a revocation (or a minted token) must not serve.
+    if (store.kind === 'file') checkWritable(initial.stateDir, join(initial.stateDir, REVOCATIONS_FILE));
     if (store.kind === 'redis') {
       if (store.health().up) {
         const imported = await importEmbeddedRevocations(initial.stateDir, store, maxTokenTtl(initial));
@@ -155,10 +167,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     mkdirSync(dirname(auditPath), { recursive: true, mode: 0o700 });
     unlockAudit = lockAuditLog(auditPath);
     undo.push(unlockAudit);
-    audit = await openAuditLog(auditPath, { logArgs: initial.audit.logArgs });
+    // A log torn by a crash is kept as evidence and a new chain started: a proxy that
+    // cannot start after kill -9 would be an outage (other damage is still refused).
+    audit = await openAuditLog(auditPath, { logArgs: initial.audit.logArgs, syncIntervalMs: initial.audit.syncMs, recoverTornTail: true });
   } catch (error) {
     await unwind();
     throw error;
+  }
+  if (audit.recovered !== undefined) {
+    log.warn('the audit log ended in a torn line (a crash mid-write); it was kept unchanged and a new chain started', {
+      kept_as: audit.recovered.renamedTo,
+      last_good_seq: audit.recovered.lastSeq,
+      last_good_sha256: audit.recovered.head,
+    });
   }
   const metrics = createCapframeMetrics();
   collectStoreMetrics(store, metrics);

@@ -36,6 +36,8 @@ export interface TokenFacts {
   narrowing?: number;
   /** The first link (root first) whose constraints do not compile. */
   badConstraints?: { link: number; error: Error };
+  /** The verifier's revocation-and-key generation at which the backend last answered OK for this token. */
+  okAt?: number;
 }
 
 /**
@@ -65,6 +67,36 @@ function holderOf(cnf: unknown): Uint8Array | undefined {
   return x instanceof Uint8Array ? new Uint8Array(x) : undefined;
 }
 
+/** Compiled `when` claims and tool patterns, shared by the tokens that carry the same ones (all tokens minted from one grant). */
+const MEMO_LIMIT = 1024;
+const compiledWhen = new Map<string, LinkFacts['constraints']>();
+const compiledTools = new Map<string, ToolMatcher>();
+
+function memo<T>(map: Map<string, T>, key: string, make: () => T): T {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    if (map.size >= MEMO_LIMIT) map.clear();
+    map.set(key, value);
+  }
+  return value;
+}
+
+/**
+ * A `when` claim compiled, or the error it does not compile with. Keyed by its JSON: two
+ * claims with the same JSON (the claim's values are JSON values: no NaN, and -0 compares
+ * like 0) are the same constraints. A compiled set keeps no state between calls.
+ */
+function constraintsOf(when: unknown[]): LinkFacts['constraints'] {
+  return memo(compiledWhen, JSON.stringify(when), () => {
+    try {
+      return compileConstraints(when, 'token "when" claim');
+    } catch (error) {
+      return error as Error;
+    }
+  });
+}
+
 /**
  * Decodes and compiles a token the backend has verified — only such a token: its
  * links are read at known offsets, not parsed strictly again.
@@ -76,17 +108,14 @@ export function tokenFacts(bytes: Uint8Array): TokenFacts {
     decoded.push(claims);
     link = claims.prf;
   }
-  const links = decoded.map((claims): LinkFacts => {
-    let constraints: LinkFacts['constraints'];
-    if (claims.when !== undefined) {
-      try {
-        constraints = compileConstraints(claims.when, 'token "when" claim');
-      } catch (error) {
-        constraints = error as Error;
-      }
-    }
-    return { claims, id: tokenId(claims.cti), matchesTool: compileToolPattern(claims.tool), constraints };
-  });
+  const links = decoded.map(
+    (claims): LinkFacts => ({
+      claims,
+      id: tokenId(claims.cti),
+      matchesTool: memo(compiledTools, claims.tool, () => compileToolPattern(claims.tool)),
+      constraints: claims.when === undefined ? undefined : constraintsOf(claims.when),
+    }),
+  );
   const leaf = links[0]!;
   const holder = holderOf(leaf.claims.cnf);
   const facts: TokenFacts = {

@@ -27,6 +27,30 @@ function verifierId(keys: ReadonlyArray<Uint8Array | string>, maxDepth: number |
 }
 
 /**
+ * The keys of the last call, copied, so a caller passing the same keys again (the usual
+ * case, often in a new array each time) skips building their id: comparing 32 bytes is
+ * cheaper than hex-encoding them. Bytes are compared, so a key changed in place is a
+ * different key.
+ */
+let last: { held: (Uint8Array | string)[]; maxDepth: number | undefined; verifier: Verifier } | undefined;
+
+function sameAsLast(keys: ReadonlyArray<Uint8Array | string>, maxDepth: number | undefined): Verifier | undefined {
+  if (last === undefined || !Array.isArray(keys) || last.maxDepth !== maxDepth || keys.length !== last.held.length) return undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const h = last.held[i]!;
+    if (typeof k === 'string' ? k !== h : typeof h === 'string' || !(k instanceof Uint8Array) || !sameBytes(k, h)) return undefined;
+  }
+  return last.verifier;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
  * Verifies a token and, when `tool`/`args`/`proof` are given, that it allows this
  * call. A holder-bound (or delegated) token needs `proof`, made by its holder for
  * exactly this tool and these arguments. Returns a decision; throws only on
@@ -38,21 +62,23 @@ function verifierId(keys: ReadonlyArray<Uint8Array | string>, maxDepth: number |
  * if (!d.allowed) throw new Error(`DENIED ${d.code}: ${d.reason}`);
  */
 export function verify(token: string | Uint8Array | undefined | null, options: VerifyOptions): Decision {
-  const { keys, revoked, nonceStore, maxDepth, ...context } = options;
-  const hasContext = context.tool !== undefined || context.args !== undefined || context.audience !== undefined || context.proof !== undefined;
-  const nonces = nonceStore ?? (sharedNonces ??= createMemoryNonceStore());
+  const { keys, revoked, nonceStore, maxDepth } = options;
+  // The options carry the call context (tool, args, audience, proof) themselves.
+  const hasContext = options.tool !== undefined || options.args !== undefined || options.audience !== undefined || options.proof !== undefined;
+  const context = hasContext ? options : undefined;
   if (revoked !== undefined || nonceStore !== undefined) {
-    return createVerifier({ keys, cacheSize: 1, nonceStore: nonces, ...(revoked !== undefined && { revoked }), ...(maxDepth !== undefined && { maxDepth }) }).verify(
-      token,
-      hasContext ? context : undefined,
-    );
+    const nonces = nonceStore ?? (sharedNonces ??= createMemoryNonceStore());
+    return createVerifier({ keys, cacheSize: 1, nonceStore: nonces, ...(revoked !== undefined && { revoked }), ...(maxDepth !== undefined && { maxDepth }) }).verify(token, context);
   }
+  const again = sameAsLast(keys, maxDepth);
+  if (again !== undefined) return again.verify(token, context);
   const id = verifierId(keys ?? [], maxDepth);
   let verifier = verifiers.get(id);
   if (verifier === undefined) {
-    verifier = createVerifier({ keys, nonceStore: nonces, ...(maxDepth !== undefined && { maxDepth }) });
+    verifier = createVerifier({ keys, nonceStore: (sharedNonces ??= createMemoryNonceStore()), ...(maxDepth !== undefined && { maxDepth }) });
     if (verifiers.size >= 16) verifiers.clear();
     verifiers.set(id, verifier);
   }
-  return verifier.verify(token, hasContext ? context : undefined);
+  if (Array.isArray(keys)) last = { held: keys.map((k) => (typeof k === 'string' ? k : Uint8Array.from(k))), maxDepth, verifier };
+  return verifier.verify(token, context);
 }

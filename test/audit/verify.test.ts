@@ -121,7 +121,7 @@ describe('verifyAuditLog', () => {
       expect(await verifyAuditLog(path)).toEqual({
         ok: false,
         line: 10,
-        problem: 'field "decision" is not "allow", "deny" or "outcome"',
+        problem: 'field "decision" is not "allow", "deny", "outcome" or "restart"',
       });
     });
 

@@ -1,4 +1,5 @@
-import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -262,5 +263,101 @@ describe('openAuditLog', () => {
     await writeLog(path, 2);
     await appendFile(path, '{"seq":3}\n');
     await expect(openAuditLog(path)).rejects.toThrow(/missing field "time"/);
+  });
+
+  it('writes the lines of one event-loop turn together at its end; written() waits for that write', async () => {
+    const path = join(dir, 'audit.log');
+    const log = await openAuditLog(path, { syncIntervalMs: 0 });
+    for (let i = 1; i <= 1000; i++) log.append(entry(i));
+    // Queued, not yet written: the decision path did not make a syscall per line.
+    expect(readFileSync(path, 'utf8')).toBe('');
+    const written = log.written();
+    expect(log.written()).toBe(written); // one promise for the whole turn
+    await written;
+    // In the kernel before any fsync: what a kill -9 of the process cannot take back.
+    expect(readFileSync(path, 'utf8').split('\n')).toHaveLength(1001);
+    await log.written(); // nothing pending: resolves at once
+    log.append(entry(1001));
+    await new Promise((r) => setImmediate(r));
+    expect(readFileSync(path, 'utf8').split('\n')).toHaveLength(1002);
+    await log.close();
+    expect(await verifyAuditLog(path)).toMatchObject({ ok: true, lines: 1001 });
+  });
+
+  it('a failed write rejects written() and every later append', async () => {
+    const log = await openAuditLog('/dev/full', { syncIntervalMs: 0 });
+    log.append(entry(1));
+    await expect(log.written()).rejects.toMatchObject({ code: 'audit_log_failed', message: expect.stringMatching(/write failed/) });
+    expect(() => log.append(entry(2))).toThrow(/write failed/);
+    await expect(log.written()).rejects.toThrow(/write failed/);
+    await expect(log.close()).rejects.toThrow(/write failed/);
+  });
+
+  it('fsyncs on its own within syncIntervalMs', async () => {
+    const path = join(dir, 'audit.log');
+    const log = await openAuditLog(path, { syncIntervalMs: 20 });
+    log.append(entry(1));
+    await log.written();
+    // flush() joins or starts an fsync; with the timer it has little left to do.
+    await new Promise((r) => setTimeout(r, 60));
+    await log.flush();
+    await log.close();
+    expect(await fileLines(path)).toHaveLength(1);
+  });
+
+  it('with recoverTornTail, keeps a log torn by a crash unchanged and starts a chain naming its last good line', async () => {
+    const path = join(dir, 'audit.log');
+    await writeLog(path, 3);
+    const lines = await fileLines(path);
+    const torn = `${lines.join('\n')}\n${lines[2]!.slice(0, 40)}`;
+    await writeFile(path, torn);
+    // Refused without the option, as before.
+    await expect(openAuditLog(path)).rejects.toMatchObject({ code: 'audit_log_corrupt' });
+
+    const log = await openAuditLog(path, { recoverTornTail: true });
+    expect(log.recovered).toMatchObject({ lastSeq: 3, head: sha256Hex(lines[2]!), tornBytes: 40 });
+    const kept = log.recovered!.renamedTo;
+    expect(kept).toMatch(/audit\.log\.damaged-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/);
+    expect(await readFile(kept, 'utf8')).toBe(torn);
+    expect(await verifyAuditLog(kept)).toMatchObject({ ok: false, line: 4, problem: expect.stringMatching(/incomplete/) });
+    expect(log.lastSeq).toBe(1);
+    log.append(entry(2));
+    await log.close();
+
+    const fresh = await fileLines(path);
+    const first = JSON.parse(fresh[0]!) as Record<string, unknown>;
+    expect(first).toMatchObject({
+      seq: 1,
+      decision: 'restart',
+      code: 'audit_log_damaged',
+      previous_log: kept.split('/').pop(),
+      previous_seq: 3,
+      previous_head: sha256Hex(lines[2]!),
+      prev: GENESIS_PREV,
+    });
+    expect(await verifyAuditLog(path)).toMatchObject({ ok: true, lines: 2, lastSeq: 2 });
+    expect((await readdir(dir)).filter((f) => f.includes('damaged'))).toHaveLength(1);
+  });
+
+  it('with recoverTornTail, still refuses a log whose complete lines do not chain', async () => {
+    const path = join(dir, 'audit.log');
+    await writeLog(path, 3);
+    const lines = await fileLines(path);
+    await writeFile(path, `${[lines[0], lines[2], lines[1]].join('\n')}\n{"ti`);
+    await expect(openAuditLog(path, { recoverTornTail: true })).rejects.toMatchObject({ code: 'audit_log_corrupt', message: expect.stringContaining('do not chain') });
+    expect((await readdir(dir)).filter((f) => f.includes('damaged'))).toHaveLength(0);
+  });
+
+  it('a restart line anywhere but first is refused by verify', async () => {
+    const path = join(dir, 'audit.log');
+    await writeLog(path, 1);
+    await writeFile(path, `${(await readFile(path, 'utf8')).trim()}\n`);
+    const log = await openAuditLog(path);
+    log.append(entry(2));
+    await log.close();
+    const [one, two] = await fileLines(path);
+    const restart = JSON.stringify({ ...JSON.parse(two!), decision: 'restart' });
+    await writeFile(path, `${one}\n${restart}\n`);
+    expect(await verifyAuditLog(path)).toMatchObject({ ok: false, line: 2 });
   });
 });

@@ -39,7 +39,7 @@ describe('batched append', () => {
     const log = openBatchedAppend('/dev/full');
     const results = await Promise.allSettled([log.append('x\n'), log.append('y\n')]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
-    expect((results[0] as PromiseRejectedResult).reason.message).toMatch(/cannot write \/dev\/full: .*ENOSPC/);
+    expect((results[0] as PromiseRejectedResult).reason.message).toMatch(/\/dev\/full: write failed: .*ENOSPC/);
     await log.close().catch(() => undefined);
   });
 });

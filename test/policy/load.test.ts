@@ -62,7 +62,7 @@ describe('seed and example policies', () => {
     ]);
     expect(policy.autoMint).toBe(false);
     expect(policy.onStoreFailure).toBe('deny');
-    expect(policy.audit).toEqual({ logArgs: false, sinks: [] });
+    expect(policy.audit).toEqual({ logArgs: false, syncMs: 100, sinks: [] });
     expect(Object.keys(policy.servers)).toEqual([]);
     expect(policy.decide({ tool: 'database.query', args: {}, token: { tool: 'database.query', cap: 'read-only' } }).allowed).toBe(true);
   });
@@ -167,7 +167,7 @@ describe('keys and paths', () => {
     const dir = resolve(file, '..');
     const policy = loadPolicySync(file);
     expect(policy.stateDir).toBe(join(dir, 'state'));
-    expect(policy.audit).toEqual({ logArgs: true, path: join(dir, 'logs', 'audit.log'), sinks: [] });
+    expect(policy.audit).toEqual({ logArgs: true, syncMs: 100, path: join(dir, 'logs', 'audit.log'), sinks: [] });
     expect(policy.autoMint).toBe(true);
     expect(policy.onStoreFailure).toBe('use_cached');
     expect(policy.servers.fs).toEqual({ command: 'node', args: ['fs.js'], cwd: './servers', timeout: 2.5 });
@@ -175,6 +175,14 @@ describe('keys and paths', () => {
     // An agent inherits the policy's auto_mint unless it sets its own.
     expect(policy.agents.a?.autoMint).toBe(true);
     expect(policy.agents.b?.autoMint).toBe(false);
+  });
+
+  it('audit.sync_ms: a whole number of ms from 0 to 60000', () => {
+    expect(parsePolicy('capframe:\n  version: "0.2"\n  audit: { sync_ms: 250 }\n').audit.syncMs).toBe(250);
+    expect(parsePolicy('capframe:\n  version: "0.2"\n  audit: { sync_ms: 0 }\n').audit.syncMs).toBe(0);
+    for (const bad of ['-1', '1.5', '60001', '"100"']) {
+      expect(() => parsePolicy(`capframe:\n  version: "0.2"\n  audit: { sync_ms: ${bad} }\n`)).toThrow(/sync_ms|expected/);
+    }
   });
 
   it('keeps an absolute state_dir; inline policies resolve against the working directory', () => {
