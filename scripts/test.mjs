@@ -47,9 +47,11 @@ for (const backend of backends) {
   });
   try {
     const r = JSON.parse(readFileSync(report, 'utf8'));
+    // A file whose setup failed has no failed test but is a failure: count it.
+    const brokenFiles = r.testResults.filter((f) => f.status === 'failed' && f.assertionResults.every((a) => a.status !== 'failed')).length;
     passed += r.numPassedTests;
-    failed += r.numFailedTests;
-    console.log(`backend ${backend}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+    failed += r.numFailedTests + brokenFiles;
+    console.log(`backend ${backend}: ${r.numPassedTests} passed, ${r.numFailedTests} failed${brokenFiles > 0 ? `, ${brokenFiles} test file(s) failed outside any test (setup)` : ''}`);
   } catch {
     failed += 1;
     console.log(`backend ${backend}: no test report (vitest exited ${code})`);

@@ -136,8 +136,8 @@ export async function startServe(env: PolicyEnv, options: { env?: Record<string,
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`capframe serve did not print its URL within ${options.timeoutMs ?? 20_000} ms; stderr:\n${stderr}`));
-    }, options.timeoutMs ?? 20_000);
+      reject(new Error(`capframe serve did not print its URL within ${options.timeoutMs ?? 45_000} ms; stderr:\n${stderr}`));
+    }, options.timeoutMs ?? 45_000);
     child.stderr!.on('data', (chunk: string) => {
       stderr += chunk;
       const m = /^capframe: serving (http:\/\/\S+)$/m.exec(stderr);
