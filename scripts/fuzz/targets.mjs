@@ -319,10 +319,12 @@ export async function jsonrpcTarget({ cases, seed = 4 }) {
   const { Enforcer } = await dist('proxy/enforce.js');
   const { createLogger } = await dist('proxy/log.js');
   const { createCapframeMetrics } = await dist('proxy/metrics.js');
-  const { RateLimiter } = await dist('proxy/rate-limit.js');
+  const { MemoryRateLimiter } = await dist('store/memory-rate-limit.js');
+  const { Sessions } = await dist('proxy/mcp/hub.js');
   const { DEFAULT_SESSION_LIMITS } = await dist('proxy/sessions.js');
   const { createHttpServer } = await dist('http/server.js');
   const { openFileStore } = await dist('store/file-store.js');
+  const { openKeyStore } = await dist('store/keys.js');
   const { mint } = await dist('token/mint.js');
   const { createVerifier } = await dist('verify/verifier.js');
   const { jsBackend } = await dist('backend/js.js');
@@ -332,8 +334,9 @@ export async function jsonrpcTarget({ cases, seed = 4 }) {
   const failures = [];
   const r = prng(seed);
   const store = openFileStore(join(dir, 'state'));
-  store.ensureIssuerKey();
-  const key = store.issuerKey();
+  const keys = openKeyStore(join(dir, 'state'));
+  keys.ensureIssuerKey();
+  const key = keys.issuerKey();
   const policy = parsePolicy(`capframe:
   version: "0.2"
   default_policy: deny
@@ -354,8 +357,8 @@ export async function jsonrpcTarget({ cases, seed = 4 }) {
     mint({ key: (await dist('keys/keys.js')).signingKey(new Uint8Array(32).fill(9)), tool: 'db.query', ttl: 3600 }).token,
   ];
   // The upstream's own judge: an independent verifier (TypeScript backend) and the policy.
-  const judge = createVerifier({ keys: store.trustedKeys(), backend: jsBackend });
-  const verifier = createVerifier({ keys: store.trustedKeys() });
+  const judge = createVerifier({ keys: keys.trustedKeys(), backend: jsBackend });
+  const verifier = createVerifier({ keys: keys.trustedKeys() });
   for (const v of [judge, verifier]) v.revoke(ctiOfReference(revokedToken.token));
   let forwarded = 0;
   const definition = { name: 'x', inputSchema: { type: 'object' } };
@@ -380,20 +383,35 @@ export async function jsonrpcTarget({ cases, seed = 4 }) {
     },
     health: () => ({}),
     withheldCounts: () => ({}),
+    // The rest of the surface: tools only (resources and prompts are fuzzed through serve in test/adversarial).
+    resolveTool: (name) => (upstreamTools.includes(name) ? name : undefined),
+    config: () => undefined,
+    capabilities: () => undefined,
+    *prompts() {},
+    *resources() {},
+    *templates() {},
+    lookupPrompt: (name) => ({ state: 'unknown', reason: `no upstream serves the prompt "${name}"` }),
+    resolveResource: () => undefined,
+    setLogLevel: () => undefined,
   };
   const audit = await openAuditLog(join(dir, 'audit.log'), { syncIntervalMs: 0 });
   const metrics = createCapframeMetrics();
-  const log = createLogger({ write: () => undefined });
-  const enforcer = new Enforcer({ policy: () => policy, verifier, issuer: key, store, upstreams: pool, audit, metrics, limiter: new RateLimiter(), log });
+  const log = createLogger({ write: process.env.FUZZ_LOG === '1' ? (line) => process.stderr.write(line) : () => undefined });
+  const enforcer = new Enforcer({ policy: () => policy, verifier, issuer: key, store, upstreams: pool, audit, metrics, limiter: new MemoryRateLimiter(), log });
   const rt = {
     policy: () => policy,
     enforcer,
     upstreams: pool,
+    sessions: new Sessions(pool, () => policy, log),
+    store,
+    trustedKeys: keys.trustedKeys(),
+    auditPath: join(dir, 'audit.log'),
     metrics,
     log,
     backend: 'fuzz',
     health: [],
-    revoke: (cti) => verifier.revoke(cti),
+    revoke: async (cti) => verifier.revoke(cti),
+    isRevoked: (cti) => verifier.isRevoked(cti),
     ctiOf: (ref) => {
       try {
         return ctiOfReference(ref);
