@@ -104,7 +104,8 @@ export function resourceUriProblem(uri: string): string | undefined {
     return 'the path has a "." or ".." segment; servers resolve those, so the URI is not judged';
   }
   // `/srv/docs//private/x` passes a deny rule for `/srv/docs/private/*` as a string, and a
-  // file or HTTP server collapses the `//`. (The first segment is empty in an absolute path, the last after a trailing `/`.)
-  if (segments.slice(1, -1).includes('')) return 'the path has an empty segment ("//"); servers collapse those, so the URI is not judged';
+  // file or HTTP server collapses the `//`. (The first segment is empty in an absolute path,
+  // the last after a trailing `/`; a rootless path such as `other:test://x` is opaque.)
+  if (path.startsWith('/') && segments.slice(1, -1).includes('')) return 'the path has an empty segment ("//"); servers collapse those, so the URI is not judged';
   return undefined;
 }
