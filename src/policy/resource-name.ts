@@ -67,7 +67,7 @@ export function splitResourceName(name: string): { server: string; uri: string }
  * Why a URI cannot be judged by a rule, or undefined when it is in normal form: at most
  * {@link MAX_RESOURCE_URI_LENGTH} characters of printable ASCII, a lower-case scheme, a
  * lower-case host, no percent-escape of an unreserved character, of `/` or `\` or of NUL,
- * no malformed escape, and no `.` or `..` path segment.
+ * no malformed escape, and no `.`, `..` or empty path segment.
  *
  * @example
  * resourceUriProblem('file:///srv/docs/a.md');           // undefined
@@ -99,8 +99,13 @@ export function resourceUriProblem(uri: string): string | undefined {
     if (authority !== authority.toLowerCase()) return 'the URI host is not in lower case';
     path = slash === -1 ? '' : path.slice(slash);
   }
-  if (path.split('/').some((segment) => segment === '.' || segment === '..')) {
+  const segments = path.split('/');
+  if (segments.some((segment) => segment === '.' || segment === '..')) {
     return 'the path has a "." or ".." segment; servers resolve those, so the URI is not judged';
   }
+  // `/srv/docs//private/x` passes a deny rule for `/srv/docs/private/*` as a string, and a
+  // file or HTTP server collapses the `//`. (The first segment is empty in an absolute path,
+  // the last after a trailing `/`; a rootless path such as `other:test://x` is opaque.)
+  if (path.startsWith('/') && segments.slice(1, -1).includes('')) return 'the path has an empty segment ("//"); servers collapse those, so the URI is not judged';
   return undefined;
 }

@@ -449,7 +449,10 @@ export class Enforcer {
     let rule: number | null = null;
     try {
       ({ verdict, rule } = await this.decidePrompt(caller, qualified, args));
-      return { verdict, decided: this.record(verdict, qualified, args, started), rule };
+      const decided = this.record(verdict, qualified, args, started);
+      // As for a call: the line is in the kernel before the get leaves.
+      if (verdict.allowed) await this.deps.audit.written();
+      return { verdict, decided, rule };
     } catch (error) {
       this.deps.log.error('enforcement error', { prompt: truncate(qualified, 200), error: (error as Error).message });
       verdict = { ...verdict, allowed: false, code: 'internal_error', reason: 'internal error; the prompt was not requested' };

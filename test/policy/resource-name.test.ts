@@ -29,6 +29,9 @@ describe('resourceUriProblem', () => {
       'file:///srv/docs/a%2Cb.md',
       'file:///srv/.hidden/a',
       'file:///srv/a..b',
+      'file:///srv/docs/',
+      'file:///',
+      'other:test://claimed', // a rootless path: opaque, a URI inside a URI
     ]) {
       expect(resourceUriProblem(uri), uri).toBeUndefined();
     }
@@ -39,6 +42,10 @@ describe('resourceUriProblem', () => {
       ['file:///srv/docs/../secrets', /"\." or "\.\." segment/],
       ['file:///srv/docs/./a', /"\." or "\.\." segment/],
       ['file:///srv/docs/..', /"\." or "\.\." segment/],
+      // A file or HTTP server collapses "//": "/srv/docs//private/x" is "/srv/docs/private/x" to it.
+      ['file:///srv/docs//private/x', /empty segment/],
+      ['file:////srv/docs/x', /empty segment/],
+      ['https://h.example/v1//admin', /empty segment/],
       ['file:///srv/%73ecrets', /percent-encodes "s"/],
       ['file:///srv/docs%2F..%2Fsecrets', /percent-encodes "\/"/],
       ['file:///srv/docs%5csecrets', /percent-encodes "\\\\"/],

@@ -69,3 +69,45 @@ describe('a forwarded call', () => {
     expect(lines).toHaveLength(50);
   });
 });
+
+describe('a forwarded resource read or prompt get', () => {
+  // resources/read and prompts/get forward as soon as authorize()/authorizePrompt() answer allowed.
+  const surfacePolicy = parsePolicy(
+    'capframe:\n  version: "0.2"\n  default_policy: deny\n  rules:\n    - { resource: "docs:file:///srv/*", ttl: 60 }\n    - { prompt: notes.summarize }\n',
+  );
+  const open = async (name: string) => {
+    const path = join(dir, name);
+    const audit = await openAuditLog(path, { syncIntervalMs: 0 });
+    const enforcer = new Enforcer({
+      policy: () => surfacePolicy,
+      verifier: createVerifier({ keys: keys.trustedKeys() }),
+      issuer: keys.issuerKey(),
+      store,
+      upstreams: { lookup: () => ({ state: 'ok' as const, server: 'docs', name: 'x', definition: { name: 'x', inputSchema: { type: 'object' as const } } }) } as unknown as UpstreamPool,
+      audit,
+      metrics: createCapframeMetrics(),
+      limiter: new MemoryRateLimiter(),
+      log: createLogger({ write: () => undefined }),
+    });
+    const allowLines = () => readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { decision: string; tool: string }).filter((l) => l.decision === 'allow');
+    return { audit, enforcer, allowLines };
+  };
+
+  it('is allowed only once its allow line is in the audit file (prompts/get)', async () => {
+    const { audit, enforcer, allowLines } = await open('audit-prompt.log');
+    const { verdict } = await enforcer.authorizePrompt({ auth: { kind: 'open' } }, 'notes.summarize', { topic: 'x' });
+    expect(verdict.allowed).toBe(true);
+    // What another process (or the disk after kill -9) sees at the moment the get is forwarded.
+    expect(allowLines().map((l) => l.tool)).toEqual(['notes.summarize']);
+    await audit.close();
+  });
+
+  it('is allowed only once its allow line is in the audit file (resources/read)', async () => {
+    const { audit, enforcer, allowLines } = await open('audit-resource.log');
+    const token = mint({ key: keys.issuerKey(), tool: 'docs:file:///srv/*', ttl: 60 }).token;
+    const { forward } = await enforcer.authorize({ auth: { kind: 'open' } }, 'docs:file:///srv/a', { uri: 'file:///srv/a' }, { 'capframe/token': token });
+    expect(forward).toBeDefined();
+    expect(allowLines().map((l) => l.tool)).toEqual(['docs:file:///srv/a']);
+    await audit.close();
+  });
+});

@@ -105,22 +105,42 @@ export function registerResources(session: ProxySession): void {
     return readResult(session, forward, result);
   });
 
+  /**
+   * This session's subscribes waiting for the upstream, by resource name: they count against
+   * the bound, and a second subscribe of the same resource joins the first (the session
+   * holds one subscription per resource, so one unsubscribe withdraws it).
+   */
+  const subscribing = new Map<string, Promise<void>>();
+
   server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
     const caller = session.callerOf(extra);
     const target = resolve(session, caller, request.params.uri, 'resources/subscribe');
     await authorize(session, caller, target, request.params._meta);
     if (!session.subscriptions.has(target.qualified)) {
-      if (session.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_SESSION) {
+      const pending = subscribing.get(target.qualified);
+      if (pending !== undefined) {
+        await pending;
+        return {};
+      }
+      if (session.subscriptions.size + subscribing.size >= MAX_SUBSCRIPTIONS_PER_SESSION) {
         throw new RpcError(ErrorCode.InvalidRequest, `this session already holds ${MAX_SUBSCRIPTIONS_PER_SESSION} resource subscriptions; unsubscribe from one first`);
       }
+      const work = (async () => {
+        try {
+          await deps.upstreams.subscribe(target.server, target.uri);
+        } catch (error) {
+          throw upstreamFailure(asUpstreamFailure(error), target.server);
+        }
+        // The session may have closed while the upstream answered: then nothing holds it.
+        if (session.isClosed) void deps.upstreams.unsubscribe(target.server, target.uri);
+        else session.subscriptions.set(target.qualified, { server: target.server, uri: target.uri, shown: request.params.uri });
+      })();
+      subscribing.set(target.qualified, work);
       try {
-        await deps.upstreams.subscribe(target.server, target.uri);
-      } catch (error) {
-        throw upstreamFailure(asUpstreamFailure(error), target.server);
+        await work;
+      } finally {
+        subscribing.delete(target.qualified);
       }
-      // The session may have closed while the upstream answered: then nothing holds it.
-      if (session.isClosed) void deps.upstreams.unsubscribe(target.server, target.uri);
-      else session.subscriptions.set(target.qualified, { server: target.server, uri: target.uri, shown: request.params.uri });
     }
     return {};
   });

@@ -130,6 +130,27 @@ describe('resources and prompts under a restrictive policy', () => {
     }
   }, 120_000);
 
+  it('bounds the subscriptions of concurrent subscribes too, and subscribes one URI once', async () => {
+    const c = await surfaceClient(surface.serve.url, KEY_B);
+    const uri = (i: number) => `conf:test://template/c${i}/data`;
+    try {
+      // Sent together: each is checked against the bound before any has been answered upstream.
+      const settled = await Promise.allSettled(Array.from({ length: MAX_SUBSCRIPTIONS_PER_SESSION + 20 }, (_, i) => c.client.subscribeResource({ uri: uri(i) })));
+      expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(MAX_SUBSCRIPTIONS_PER_SESSION);
+      expect(settled.filter((r) => r.status === 'rejected').every((r) => /already holds 256 resource subscriptions/.test(String((r as PromiseRejectedResult).reason)))).toBe(true);
+      const subscribedUpstream = () => surface.messages().filter((m) => m.method === 'resources/subscribe' && /^test:\/\/template\/c\d+\/data$/.test(String(m.params?.uri))).length;
+      expect(subscribedUpstream()).toBe(MAX_SUBSCRIPTIONS_PER_SESSION);
+      // The same URI twice at once is one subscription: one unsubscribe withdraws it upstream.
+      await c.client.unsubscribeResource({ uri: uri(0) });
+      await c.client.unsubscribeResource({ uri: uri(1) });
+      await Promise.all([c.client.subscribeResource({ uri: uri(1000) }), c.client.subscribeResource({ uri: uri(1000) })]);
+      await c.client.unsubscribeResource({ uri: uri(1000) });
+      await until('the upstream unsubscribe', () => surface.messages().some((m) => m.method === 'resources/unsubscribe' && m.params?.uri === 'test://template/c1000/data'));
+    } finally {
+      await c.client.close();
+    }
+  }, 120_000);
+
   it('lists only the prompts each agent may get', async () => {
     expect((await a.client.listPrompts()).prompts.map((p) => p.name).sort()).toEqual(['conf.test_prompt_with_arguments', 'conf.test_simple_prompt']);
     expect((await b.client.listPrompts()).prompts.map((p) => p.name)).toEqual(['conf.test_simple_prompt']);
