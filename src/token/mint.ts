@@ -6,6 +6,7 @@ import { randomBytes, sign } from 'node:crypto';
 import { CapframeError } from '../errors.js';
 import { encodeCbor, Tagged } from '../lib/cbor/encode.js';
 import { parseHolderKey, signingKey, type SigningKey } from '../keys/keys.js';
+import { compileConstraints } from '../policy/constraints.js';
 import { ClaimKey, tokenId, type Claims } from './claims.js';
 import { protectedHeader, sigStructure, TAG_COSE_SIGN1 } from './cose.js';
 import { MAX_TOKEN_BYTES } from './parse.js';
@@ -65,6 +66,11 @@ export function mint(options: MintOptions): MintedToken {
   }
   if (!Number.isSafeInteger(options.ttl) || options.ttl <= 0) {
     throw new CapframeError('invalid_argument', `mint: ttl must be a positive integer number of seconds, got ${options.ttl}`);
+  }
+  if (options.when !== undefined) {
+    // A constraint the verifier could not compile would make a token no call can use.
+    if (!Array.isArray(options.when)) throw new CapframeError('invalid_argument', 'mint: when must be a list of constraints');
+    compileConstraints(options.when, 'mint: when');
   }
   const holderKey = options.holderKey === undefined ? undefined : parseHolderKey(options.holderKey);
   const iat = Math.floor(options.now ?? Date.now() / 1000);
