@@ -52,8 +52,17 @@ for (const [name, file, fn] of [
   const code = `console.log = console.error; const m = await import(${JSON.stringify(join(HERE, file))}); const r = await m.${fn}(); process.stdout.write(JSON.stringify(r));`;
   console.log(`\n${name} rows…`);
   const out = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
-  if (out.status === 0) results.sections[name] = JSON.parse(out.stdout);
-  else console.log(`(${name} rows failed, exit ${out.status})`);
+  if (out.status !== 0) {
+    console.log(`(${name} rows failed, exit ${out.status})`);
+    continue;
+  }
+  const section = JSON.parse(out.stdout);
+  results.sections[name] = section;
+  const rows = Array.isArray(section) ? section : section.rows;
+  for (const row of rows ?? []) console.log(`  ${row.name.padEnd(74)} ${(row.median_ns / 1000).toFixed(3).padStart(10)} µs`);
+  if (section.propagation !== undefined) console.log(`  revocation propagation over ${section.propagation.revocations}: p50 ${section.propagation.p50_ms.toFixed(1)} ms, p99 ${section.propagation.p99_ms.toFixed(1)} ms`);
+  if (section.not_measured !== undefined) console.log(`  not measured: ${section.not_measured}`);
+  for (const l of section.load ?? []) console.log(`  fresh instance, ${l.revoked} revoked ids: load ${l.load_ms} ms, start to listening ${l.start_to_listening_ms} ms, RSS ${l.rss_mb} MB`);
 }
 
 results.load_average_1m_at_end = load1();
