@@ -12,7 +12,7 @@
  *  - with an unwritable state directory, `revoke` exits 1 and `serve` refuses to start.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -198,18 +198,23 @@ describe('kill -9 of serve under load, then a torn audit line', () => {
 });
 
 /** The uid/gid the unwritable-directory tests run as when this process is root (root writes anywhere). */
-const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
 
-/** Runs the CLI as an unprivileged user when we are root, so directory permissions apply. */
+/**
+ * Runs the CLI so that directory permissions apply to it. As root, it keeps uid 0 (the
+ * checkout may be readable by root only, e.g. in a 0700 temp dir) but loses the
+ * capabilities that bypass permission bits (setpriv, from util-linux).
+ */
 function cliUnprivileged(args: string[]): Promise<CliResult> {
+  const [command, argv] = asRoot
+    ? ['setpriv', ['--bounding-set=-dac_override,-dac_read_search', '--', process.execPath, CLI, ...args]]
+    : [process.execPath, [CLI, ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(command, argv, {
       cwd: ROOT,
       env: process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 30_000,
-      ...(asRoot && { uid: NOBODY, gid: NOBODY }),
     });
     let stdout = '';
     let stderr = '';
@@ -233,9 +238,6 @@ describe('a state directory that cannot be written', () => {
     // An issuer key, readable, in a directory that is then closed for writing.
     const { secretKey } = generateKeyPair();
     writeFileSync(join(state, 'issuer.key'), secretKeyToPem(secretKey), { mode: 0o600 });
-    if (asRoot) {
-      for (const p of [dir, state, audit, policy, join(state, 'issuer.key')]) chownSync(p, NOBODY, NOBODY);
-    }
     chmodSync(state, 0o500);
     try {
       const token = mint({ key: signingKey(secretKey), tool: 'x.y', ttl: 60 }).token;
