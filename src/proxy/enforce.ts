@@ -820,6 +820,11 @@ export class Enforcer {
     return result.minted;
   }
 
+  /** Resolves once every audit line recorded so far is written (in the kernel); rejects if the log failed. */
+  auditWritten(): Promise<void> {
+    return this.deps.audit.written();
+  }
+
   /** Counts a decision and writes its audit line (throws when the log cannot be written: the caller then denies). */
   record(o: Verdict, tool: string | null, args: unknown, started: bigint, via?: AuditVia): AuditRecord {
     const latencyUs = Number(process.hrtime.bigint() - started) / 1000;

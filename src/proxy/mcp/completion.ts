@@ -30,7 +30,9 @@ export function registerCompletion(session: ProxySession): void {
       if (status.state === 'ok' && policy.prompts.couldGrant(status.qualified!, agent)) target = { server: status.server, ref: { ...ref, name: status.name }, name: status.qualified! };
     } else if (auth.kind !== 'rejected' && ref.type === 'ref/resource') {
       const resolved = deps.upstreams.resolveResource(ref.uri);
-      if (resolved !== undefined && policy.resources.couldGrantSome(templateGlob(resolved.qualified), agent)) target = { server: resolved.server, ref: { ...ref, uri: resolved.uri }, name: resolved.qualified };
+      // Only a template (or resource) the lists show: screening may have withheld it, as prompts are checked above.
+      const listed = resolved !== undefined && [...deps.upstreams.templates(), ...deps.upstreams.resources()].some((t) => t.qualified === resolved.qualified);
+      if (listed && policy.resources.couldGrantSome(templateGlob(resolved.qualified), agent)) target = { server: resolved!.server, ref: { ...ref, uri: resolved!.uri }, name: resolved!.qualified };
     }
     if (target === undefined) {
       const what = ref.type === 'ref/prompt' ? `prompt ${JSON.stringify(truncate(ref.name, 200))}` : `resource ${JSON.stringify(truncate(String((ref as { uri?: unknown }).uri), 200))}`;

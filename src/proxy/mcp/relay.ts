@@ -118,6 +118,8 @@ async function relayRequest(session: ProxySession, extra: Extra, target: RelayTa
   );
   session.pendingRelays += 1;
   try {
+    // As for a forwarded call: the line is in the kernel before the request leaves.
+    await enforcer.auditWritten();
     const timeout = relayTimeoutMs(session, target.server);
     return (await extra.sendRequest({ method: request.method, params: ownedParams(request.params) } as ServerRequest, RESULT_SCHEMAS[kind as RelayKind], {
       signal: AbortSignal.any([signal, extra.signal]),

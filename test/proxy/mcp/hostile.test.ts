@@ -76,6 +76,10 @@ describe('a hostile upstream behind serve', () => {
       expect(lines(hostileLog).some((l) => l.method === 'prompts/get' && l.params?.name === 'poisoned')).toBe(false);
       await expect(client.readResource({ uri: 'hostile:hostile://poisoned' })).rejects.toThrow(/DENIED denied_by_rule: hostile:hostile:\/\/poisoned is withheld/);
       expect(lines(hostileLog).some((l) => l.method === 'resources/read' && l.params?.uri === 'hostile://poisoned')).toBe(false);
+      // Completion follows the lists: nothing to complete on a withheld entry, while a listed one is routed.
+      const complete = (uri: string) => client.complete({ ref: { type: 'ref/resource', uri }, argument: { name: 'x', value: '' } });
+      await expect(complete('hostile:hostile://poisoned')).rejects.toThrow(/no resource "hostile:hostile:\/\/poisoned" to complete an argument of/);
+      expect((await complete('hostile:hostile://forge')).completion.values).toEqual([]);
     } finally {
       await client.close();
     }

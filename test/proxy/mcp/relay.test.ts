@@ -46,6 +46,13 @@ describe.each<UpstreamKind>(['http', 'stdio'])('relayed requests, %s upstream', 
   const nothingFor = (seen: Recorder) => expect({ sampling: seen.sampling, elicitation: seen.elicitation, roots: seen.roots }).toEqual({ sampling: [], elicitation: [], roots: [] });
 
   it("relays a sampling request during A's call to A's client only, and audits it", async () => {
+    // The relay's audit line is written before the request reaches the client (as a call's before it reaches the upstream).
+    let lineAtArrival: boolean | undefined;
+    a.client.setRequestHandler(CreateMessageRequestSchema, (request) => {
+      lineAtArrival ??= surface.audit().some((l) => l.reason.startsWith('sampling/createMessage from upstream "conf" relayed'));
+      a.seen.sampling.push(request.params);
+      return { role: 'assistant', content: { type: 'text', text: `sampled for ${KEY_A.slice(0, 11)}` }, model: 'test-model', stopReason: 'endTurn' };
+    });
     const result = await a.client.callTool({ name: 'conf.test_sampling', arguments: { prompt: 'hello from A' } });
     expect(firstText(result)).toBe('LLM response: sampled for cfk_agent_a');
     expect(a.seen.sampling).toHaveLength(1);
@@ -53,6 +60,7 @@ describe.each<UpstreamKind>(['http', 'stdio'])('relayed requests, %s upstream', 
     nothingFor(b.seen);
     const line = await until('the relay decision in the audit log', () => surface.audit().find((l) => l.reason.startsWith('sampling/createMessage from upstream "conf" relayed')));
     expect(line).toMatchObject({ agent: 'a', tool: 'conf.test_sampling', decision: 'allow', code: 'ok' });
+    expect(lineAtArrival).toBe(true);
     a.seen.sampling.length = 0;
   });
 
