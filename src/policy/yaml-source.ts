@@ -2,7 +2,7 @@
  * YAML parsing that remembers where everything came from, so a validation
  * problem found on the plain data can be reported as `file:line:column`.
  */
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 
 import { CapframeError, type ErrorCode } from '../errors.js';
 import type { Problem } from './problem.js';
@@ -46,6 +46,21 @@ export function parseYamlSource(text: string, name: string, code: ErrorCode = 'i
       return `${name}:${pos.line}:${pos.col}: invalid YAML: ${what}`;
     });
     throw new CapframeError(code, lines.join('\n'));
+  }
+  // A list or mapping as a key is never valid here; toJS would stringify it (with a warning on stderr).
+  let complexKey: number | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (pair.key !== null && !isScalar(pair.key) && !isAlias(pair.key)) {
+        complexKey = (pair.key as YamlNode).range?.[0] ?? 0;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (complexKey !== undefined) {
+    const pos = lineCounter.linePos(complexKey);
+    throw new CapframeError(code, `${name}:${pos.line}:${pos.col}: invalid YAML: a mapping key must be a plain value, not a list or a mapping`);
   }
   let data: unknown;
   try {

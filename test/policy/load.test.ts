@@ -247,6 +247,7 @@ describe('malformed policies name file, line and column', () => {
     ['duplicate key', 'capframe:\n  version: "0.2"\n  version: "0.2"\n', 'p.yaml:3:3: invalid YAML: Map keys must be unique'],
     ['two documents', 'capframe:\n  version: "0.2"\n---\nx: 1\n', 'p.yaml:3:1: invalid YAML: a second document ("---"); the file must hold exactly one'],
     ['unknown tag', 'capframe:\n  version: !foo "0.2"\n', 'p.yaml:2:12: invalid YAML: Unresolved tag: !foo'],
+    ['a list as a key', 'capframe:\n  version: "0.2"\n  ? [rules, x]\n  : 1\n', 'p.yaml:3:5: invalid YAML: a mapping key must be a plain value, not a list or a mapping'],
     ['wrong type (ttl as string)', 'capframe:\n  version: "0.2"\n  rules:\n    - tool: database.query\n      ttl: "300"\n', 'p.yaml:5:12: expected a number, got a string'],
     ['wrong type (rules as mapping)', 'capframe:\n  version: "0.2"\n  rules:\n    tool: x\n', 'p.yaml:4:5: expected a list, got a mapping'],
     ['version as a number', 'capframe:\n  version: 0.2\n', 'p.yaml:2:12: expected version as a quoted string such as "0.2", got a number'],
