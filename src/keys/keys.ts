@@ -5,7 +5,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 
 import { CapframeError } from '../errors.js';
-import { decodeBase64url, encodeBase64url } from '../lib/base64url.js';
+import { decodeBase64url } from '../lib/base64url.js';
 import { isCanonicalEncoding, isSmallOrderEncoding, isValidPoint, keyId } from '../lib/ed25519.js';
 
 export interface KeyPair {

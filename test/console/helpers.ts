@@ -9,7 +9,7 @@ import { request, type IncomingHttpHeaders } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
-import { createPolicyEnv, exampleServer, sha256Hex, type PolicyEnv } from '../proxy/e2e-helpers.js';
+import { createPolicyEnv, exampleServer, sha256Hex, startServe, type PolicyEnv, type ServeProcess } from '../proxy/e2e-helpers.js';
 import { CLI } from '../helpers.js';
 
 export const ADMIN_KEY = 'console-test-admin-key-0123456789';
@@ -30,14 +30,7 @@ export function consolePolicyEnv(extra: Record<string, unknown> = {}): PolicyEnv
   }));
 }
 
-export interface ConsoleServer {
-  /** http://127.0.0.1:<port> */
-  origin: string;
-  /** http://127.0.0.1:<port>/mcp */
-  url: string;
-  stderr(): string;
-  stop(): Promise<number | null>;
-}
+export type ConsoleServer = ServeProcess;
 
 export interface ExitedServe {
   code: number | null;
@@ -50,47 +43,9 @@ function spawnServe(env: PolicyEnv, args: string[], extraEnv: Record<string, str
   return spawn(process.execPath, [CLI, 'serve', '--policy', env.policyFile, '--port', '0', ...args], { cwd: env.dir, env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** Starts `capframe serve --console` (plus `args`) and resolves once it listens. */
-export async function startConsole(env: PolicyEnv, options: { args?: string[]; env?: Record<string, string | undefined> } = {}): Promise<ConsoleServer> {
-  const child = spawnServe(env, ['--console', ...(options.args ?? [])], options.env ?? {});
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`capframe serve --console did not start within 20 s; stderr:\n${stderr}`));
-    }, 20_000);
-    child.stderr!.on('data', (chunk: string) => {
-      stderr += chunk;
-      const m = /^capframe: serving (http:\/\/\S+)$/m.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`capframe serve exited with ${code} before listening; stderr:\n${stderr}`));
-    });
-  });
-  return {
-    origin: new URL(url).origin,
-    url,
-    stderr: () => stderr,
-    stop: () =>
-      new Promise((resolve, reject) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          reject(new Error('capframe serve did not exit within 10 s of SIGTERM'));
-        }, 10_000);
-        child.once('exit', (code) => {
-          clearTimeout(timer);
-          resolve(code);
-        });
-        child.kill('SIGTERM');
-      }),
-  };
+/** Starts `capframe serve --console` (plus `args`) with the admin key and resolves once it listens. */
+export function startConsole(env: PolicyEnv, options: { args?: string[]; env?: Record<string, string | undefined> } = {}): Promise<ConsoleServer> {
+  return startServe(env, { args: ['--console', ...(options.args ?? [])], env: { CAPFRAME_ADMIN_KEY: ADMIN_KEY, ...options.env } });
 }
 
 /** Runs `capframe serve` with arguments that must make it refuse to start; resolves with its exit. */

@@ -124,9 +124,9 @@ function waitForExit(child: ChildProcess, ms: number): Promise<number | null> {
   });
 }
 
-/** Starts `capframe serve --policy <file> --port 0` and resolves once it prints its URL. */
-export async function startServe(env: PolicyEnv, options: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--policy', env.policyFile, '--port', '0'], {
+/** Starts `capframe serve --policy <file> --port 0` (plus `args`) and resolves once it prints its URL. */
+export async function startServe(env: PolicyEnv, options: { args?: string[]; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--policy', env.policyFile, '--port', '0', ...(options.args ?? [])], {
     cwd: env.dir,
     env: childEnv(options.env),
     stdio: ['ignore', 'ignore', 'pipe'],
