@@ -421,7 +421,7 @@ export class Enforcer {
       const decision = await this.decide(caller, name, args, meta);
       verdict = decision.outcome;
       const decided = this.record(verdict, name, args, started);
-      if (!('forward' in decision) || decision.forward === undefined) return { verdict, decided };
+      if (decision.forward === undefined) return { verdict, decided };
       // As for a call: the line is in the kernel before the request leaves.
       await this.deps.audit.written();
       return { verdict, decided, forward: decision.forward };
