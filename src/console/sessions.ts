@@ -3,8 +3,9 @@
  * an absolute expiry, each with its own CSRF token. Sessions are held under the SHA-256 of
  * their id, so the table (a heap dump, a debugger) does not hold usable cookies.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
+import { sha256Hex } from '../lib/canonical-json.js';
 import { sameSecret } from '../lib/same-secret.js';
 
 export interface ConsoleSession {
@@ -30,8 +31,6 @@ export interface SessionLimits {
 }
 
 export const DEFAULT_CONSOLE_SESSION_LIMITS: SessionLimits = Object.freeze({ idleMs: 30 * 60_000, absoluteMs: 12 * 3600_000, max: 64 });
-
-const hashOf = (id: string): string => createHash('sha256').update(id).digest('hex');
 
 /**
  * The server-side session table.
@@ -62,7 +61,7 @@ export class ConsoleSessions {
       this.end(oldest);
     }
     const id = randomBytes(32).toString('base64url');
-    const key = hashOf(id);
+    const key = sha256Hex(id);
     const now = this.now();
     const session: ConsoleSession = { handle: key.slice(0, 8), csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeen: now, ended: false, closers: new Set() };
     this.table.set(key, session);
@@ -72,7 +71,7 @@ export class ConsoleSessions {
   /** The live session for a cookie value, marked as used; undefined when unknown or expired. */
   get(id: string | undefined, touch = true): ConsoleSession | undefined {
     if (id === undefined || id === '' || id.length > 128) return undefined;
-    const key = hashOf(id);
+    const key = sha256Hex(id);
     const session = this.table.get(key);
     if (session === undefined) return undefined;
     if (this.expired(session)) {
@@ -100,7 +99,7 @@ export class ConsoleSessions {
   /** Ends the session of a cookie value (logout). */
   destroy(id: string | undefined): void {
     if (id === undefined || id === '' || id.length > 128) return;
-    this.end(hashOf(id));
+    this.end(sha256Hex(id));
   }
 
   /** Ends expired sessions. */

@@ -4,13 +4,14 @@
  * the time in milliseconds, a fresh 16-byte nonce and optionally the audience.
  * The format is stated in `proof-format.ts`.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 import { CapframeError } from '../errors.js';
 import { signingKey, type SigningKey } from '../keys/keys.js';
 import { decodeBase64url, encodeBase64url } from '../lib/base64url.js';
 import { MalformedError } from '../lib/cbor/validate.js';
 import { encodeCbor } from '../lib/cbor/encode.js';
+import { keyId } from '../lib/ed25519.js';
 import { sameBytes } from './chain.js';
 import { malformed, reasonFor } from './codes.js';
 import { signPayload } from './mint.js';
@@ -63,7 +64,7 @@ export function createProof(options: ProofOptions): CreatedProof {
   if (!sameBytes(key.publicKey, token.holder!)) {
     throw new CapframeError(
       'invalid_argument',
-      `createProof: this key (kid ${hex(key.kid)}) is not the token's holder key (kid ${hex(createHash('sha256').update(token.holder!).digest().subarray(0, 8))})`,
+      `createProof: this key (kid ${hex(key.kid)}) is not the token's holder key (kid ${hex(keyId(token.holder!))})`,
     );
   }
   const argsHash = proofArgsHash(options.args ?? {});

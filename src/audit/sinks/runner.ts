@@ -8,7 +8,6 @@
  * full the sink stops reading and the lines wait in the file, so nothing is dropped. A
  * line that is not a valid audit record is skipped, counted and logged.
  */
-import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -58,7 +57,7 @@ export interface AuditSink {
 
 /** The cursor file of a sink: one per audit log and receiver. */
 export function cursorPath(cursorDir: string, auditPath: string, config: AuditSinkConfig): string {
-  const id = createHash('sha256').update(`${auditPath}\n${config.type}\n${config.url}`).digest('hex').slice(0, 16);
+  const id = sha256Hex(`${auditPath}\n${config.type}\n${config.url}`).slice(0, 16);
   return join(cursorDir, `${config.type}-${id}.cursor`);
 }
 

@@ -3,12 +3,13 @@
  * that admits it (SPEC §6). The key is printed once and stored nowhere; the policy
  * keeps only its SHA-256, and this command never edits the policy file.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 import type { Command } from 'commander';
 
 import { CapframeError } from '../../errors.js';
 import { encodeBase64url } from '../../lib/base64url.js';
+import { sha256Hex } from '../../lib/canonical-json.js';
 import { loadPolicy } from '../../policy/index.js';
 import { err, out } from '../exit.js';
 import type { SetExit } from './index.js';
@@ -46,7 +47,7 @@ export function checkAgentName(name: string): void {
 /** Creates a key for `agent` (whose name must already be checked). */
 export function newAgentKey(agent: string): NewAgentKey {
   const apiKey = AGENT_KEY_PREFIX + encodeBase64url(new Uint8Array(randomBytes(32)));
-  const keySha256 = createHash('sha256').update(apiKey, 'utf8').digest('hex');
+  const keySha256 = sha256Hex(apiKey);
   return { agent, api_key: apiKey, key_sha256: keySha256, policy_line: `    ${agent}: { key_sha256: "${keySha256}" }` };
 }
 
