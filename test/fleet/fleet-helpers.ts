@@ -3,7 +3,6 @@
  * policy file, state directory and audit log (nothing shared but Redis and the issuer
  * key, given to all as CAPFRAME_ISSUER_KEY), plus capframeGuard-ed tool servers.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -14,8 +13,8 @@ import { stringify } from 'yaml';
 
 import { generateKeyPair, type KeyPair } from '../../src/index.js';
 import { encodeBase64url } from '../../src/lib/base64url.js';
-import { CLI, ROOT, tempDir } from '../helpers.js';
-import { connectClient, startServe, type Served } from '../proxy/faults-helpers.js';
+import { CLI, ROOT, tempDir, type CliResult } from '../helpers.js';
+import { connectClient, runAsync, startServe, type Served } from '../proxy/faults-helpers.js';
 
 export const ADMIN_KEY = 'fleet-admin-key-for-tests';
 const DATABASE = join(ROOT, 'examples', 'servers', 'database.js');
@@ -164,14 +163,6 @@ export function percentile(values: number[], p: number): number {
 }
 
 /** Runs `capframe <args>` with the fleet's environment, without blocking the event loop. */
-export function cliWith(env: Record<string, string>, args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+export function cliWith(env: Record<string, string>, args: string[], timeoutMs = 30_000): Promise<CliResult> {
+  return runAsync(process.execPath, [CLI, ...args], { env, timeoutMs });
 }

@@ -11,7 +11,6 @@
  *    the damaged log as evidence and naming it in the first line of a new chain;
  *  - with an unwritable state directory, `revoke` exits 1 and `serve` refuses to start.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -20,9 +19,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../../src/audit/canonical-json.js';
 import { generateKeyPair, secretKeyToPem, signingKey } from '../../src/keys/keys.js';
 import { mint } from '../../src/token/mint.js';
-import { CLI, ROOT, tempDir, type CliResult } from '../helpers.js';
+import { CLI, tempDir, type CliResult } from '../helpers.js';
 import { createPolicyEnv, exampleServer, type PolicyEnv } from './e2e-helpers.js';
-import { call, cliAsync, connectClient, deniedCode, killAllServed, poll, startServe, textOf, type Served } from './faults-helpers.js';
+import { call, cliAsync, connectClient, deniedCode, killAllServed, poll, runAsync, startServe, textOf, type Served } from './faults-helpers.js';
 
 const ADMIN_KEY = 'admin-key-for-crash-tests';
 const envs: PolicyEnv[] = [];
@@ -203,7 +202,7 @@ describe('kill -9 of serve under load, then a torn audit line', () => {
   }, 120_000);
 });
 
-/** The uid/gid the unwritable-directory tests run as when this process is root (root writes anywhere). */
+/** Root writes anywhere: the unwritable-directory test then drops the capabilities that allow it. */
 const asRoot = process.getuid?.() === 0;
 
 /**
@@ -212,23 +211,8 @@ const asRoot = process.getuid?.() === 0;
  * capabilities that bypass permission bits (setpriv, from util-linux).
  */
 function cliUnprivileged(args: string[]): Promise<CliResult> {
-  const [command, argv] = asRoot
-    ? ['setpriv', ['--bounding-set=-dac_override,-dac_read_search', '--', process.execPath, CLI, ...args]]
-    : [process.execPath, [CLI, ...args]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, {
-      cwd: ROOT,
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 30_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  const cli = [process.execPath, CLI, ...args];
+  return asRoot ? runAsync('setpriv', ['--bounding-set=-dac_override,-dac_read_search', '--', ...cli]) : runAsync(cli[0]!, cli.slice(1));
 }
 
 describe('a state directory that cannot be written', () => {

@@ -21,8 +21,13 @@ export const NODE = q(process.execPath);
 
 /** Runs `capframe <args>` like test/helpers `cli`, without blocking, so several can run at once. */
 export function cliAsync(args: string[], timeoutMs = 30_000): Promise<CliResult> {
+  return runAsync(process.execPath, [CLI, ...args], { timeoutMs });
+}
+
+/** Runs `command argv` in the repository, collecting its output, without blocking. */
+export function runAsync(command: string, argv: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(command, argv, { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 30_000 });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
